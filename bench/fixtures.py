@@ -1,0 +1,114 @@
+"""Inputs every benchmark shares, built once per work dir and reused by later runs:
+
+- real shards: scikit-learn's digits through `scripts.digits` and `scripts.prepare_data` (the user's path);
+- an `/opt/ml`-shaped tree whose `train` channel links those shards `copies` times ("a few thousand" records);
+- the project's CNN exported by `train_container.export` (what training hands to serving; weights untrained,
+  which changes nothing about speed).
+Run as `python -m bench.fixtures` by bench/run.py before the benchmarks (it imports TensorFlow).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.config import REPO_ROOT, BenchConfig, load
+from bench.results import save_rows
+from tests.support.sm_tree import make_sm_tree
+
+SPLITS = ("train", "validation", "eval")
+MODEL_NAME = "model"
+
+
+def shards_dir(config: BenchConfig) -> Path:
+    return config.work_dir / "shards"
+
+
+def sm_root(config: BenchConfig) -> Path:
+    return config.work_dir / f"opt-ml-x{config.sizes.reader_copies}"
+
+
+def model_base(config: BenchConfig) -> Path:
+    return config.work_dir / "model"
+
+
+def all_shards(config: BenchConfig) -> list[Path]:
+    return sorted(shards_dir(config).glob("*/*.tfrecord"))
+
+
+def _run(args: list[str]) -> None:
+    result = subprocess.run(args, cwd=REPO_ROOT, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed ({result.returncode}): {result.stderr[-2000:]}")
+
+
+def prepare_shards(config: BenchConfig) -> Path:
+    target = shards_dir(config)
+    if (target / "labels.txt").is_file():
+        return target
+    images = config.work_dir / "digits"
+    shutil.rmtree(images, ignore_errors=True)
+    shutil.rmtree(target, ignore_errors=True)
+    _run([sys.executable, "-m", "scripts.digits", "--output", str(images)])
+    _run([sys.executable, "-m", "scripts.prepare_data", "--source", "folder", "--input", str(images),
+          "--output", str(target), "--shard-multiple", "2"])  # fmt: skip
+    return target
+
+
+def training_tree(config: BenchConfig, **hyperparameters) -> Path:
+    """`/opt/ml` with a `train` channel of every split's shards, linked `reader_copies` times."""
+    root = sm_root(config)
+    channel = root / "input" / "data" / "train"
+    if not (channel / "labels.txt").is_file():
+        shutil.rmtree(root, ignore_errors=True)
+        make_sm_tree(root, {}, channels={"train": None})
+        for copy in range(config.sizes.reader_copies):
+            for shard in all_shards(config):
+                (channel / f"c{copy}-{shard.name}").symlink_to(shard)
+        shutil.copyfile(shards_dir(config) / "labels.txt", channel / "labels.txt")
+    make_sm_tree(root, hyperparameters, channels={})  # rewrite the configs only
+    (root / "input" / "config" / "inputdataconfig.json").write_text('{"train": {"TrainingInputMode": "File"}}')
+    return root
+
+
+def training_settings(config: BenchConfig, **hyperparameters):
+    from train_container import contract
+
+    return contract.load(training_tree(config, **hyperparameters), environ={})
+
+
+def export_cnn(config: BenchConfig) -> Path:
+    base = model_base(config)
+    if (base / "1" / "saved_model.pb").is_file():
+        return base
+    import tf_keras
+
+    from train_container.export import export_model
+    from train_container.models import build_model
+
+    settings = training_settings(config)
+    tf_keras.utils.set_random_seed(0)
+    model = build_model(settings.hyperparameters, settings.num_classes)
+    version_dir = export_model(model, settings)
+    shutil.rmtree(base, ignore_errors=True)
+    base.mkdir(parents=True)
+    shutil.copytree(version_dir, base / "1")
+    return base
+
+
+def main(argv: list[str]) -> int:
+    """`python -m bench.fixtures [ROWS_JSON]`: the rows file (empty list) tells bench/run.py it worked."""
+    config = load()
+    config.work_dir.mkdir(parents=True, exist_ok=True)
+    prepare_shards(config)
+    export_cnn(config)
+    if len(argv) > 1:
+        save_rows([], Path(argv[1]))
+    print(f"fixtures ready under {config.work_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

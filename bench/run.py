@@ -1,0 +1,86 @@
+"""`python -m bench`: run every benchmark in its own child process, write bench/RESULTS.md, print it.
+
+Children run one after another (never concurrently: they would measure each other), each bounded by a
+timeout. A child that fails becomes a row saying so and makes the exit status 1, so the CI smoke run
+(BENCH_QUICK=1) catches a benchmark that rotted. Missed goals do not fail the run: they are the report.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bench.config import REPO_ROOT, BenchConfig, load
+from bench.results import Row, failed_row, load_rows, machine, render
+from tests.support.processes import quiet_tf_env
+
+# module -> the benchmarks it measures (one child each; bench.serving shares one server for P3-P6)
+MODULES = {
+    "bench.reader": ("p1",),
+    "bench.train_input": ("p2",),
+    "bench.serving": ("p3", "p4", "p5", "p6"),
+    "bench.cold_start": ("p7",),
+    "bench.docker_images": ("p8",),
+}
+NEEDS_FIXTURES = {"p1", "p2", "p3", "p4", "p5", "p6", "p7"}
+LOG_TAIL_CHARS = 1500
+
+
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def run_child(module: str, config: BenchConfig, scratch: Path) -> tuple[list[Row], bool]:
+    rows_file = scratch / f"{module}.json"
+    log_file = scratch / f"{module}.log"
+    env = quiet_tf_env()
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    with open(log_file, "w") as log:
+        try:
+            done = subprocess.run([sys.executable, "-m", module, str(rows_file)], cwd=REPO_ROOT, env=env,
+                                  stdout=log, stderr=subprocess.STDOUT, timeout=config.sizes.child_timeout_seconds)
+            code = done.returncode
+        except subprocess.TimeoutExpired:
+            code = None
+    if code == 0 and rows_file.is_file():
+        return load_rows(rows_file), True
+    tail = log_file.read_text(errors="replace")[-LOG_TAIL_CHARS:]
+    reason = "timed out" if code is None else f"exit {code}"
+    print(f"{module} failed ({reason}); log tail:\n{tail}", file=sys.stderr)
+    last = [line for line in tail.splitlines() if line.strip()][-1:] or ["no output"]
+    return [failed_row(module.split(".")[1], f"{reason}: {last[0][:200]}")], False
+
+
+def main() -> int:
+    config = load()
+    config.work_dir.mkdir(parents=True, exist_ok=True)
+    started = datetime.now(timezone.utc)
+    machine_text = machine()
+    rows: list[Row] = []
+    loads: list[str] = []
+    failed = False
+    with tempfile.TemporaryDirectory(prefix="bench-") as scratch_name:
+        scratch = Path(scratch_name)
+        fixtures_ok = True
+        if NEEDS_FIXTURES & set(config.only):
+            print("preparing shards and the exported CNN (bench.fixtures)", flush=True)
+            fixture_rows, fixtures_ok = run_child("bench.fixtures", config, scratch)
+            rows += fixture_rows
+            failed |= not fixtures_ok
+        for module, benchmarks in MODULES.items():
+            selected = set(benchmarks) & set(config.only)
+            if not selected or (not fixtures_ok and selected & NEEDS_FIXTURES):
+                continue
+            loads.append(f"{module}: {uptime()}")
+            print(f"running {module} ({', '.join(b.upper() for b in benchmarks if b in config.only)})", flush=True)
+            child_rows, ok = run_child(module, config, scratch)
+            failed |= not ok
+            rows += child_rows
+    table = render(rows, machine_text, started, config.quick, loads)
+    config.output.parent.mkdir(parents=True, exist_ok=True)
+    config.output.write_text(table)
+    print(table)
+    return 1 if failed else 0

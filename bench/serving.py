@@ -1,0 +1,203 @@
+"""P3-P6: the serving proxy (real `serve`: TF Serving stand-in + gunicorn + Flask app) vs its references.
+
+One supervisor serves the project's CNN (exported by the train path); the load comes from bench.loadgen, a
+separate process. P3/P4 compare `/invocations` with a direct gRPC Predict of the same decoded tensor against
+the same TF Serving; P6 compares PNG bodies with TFS-REST JSON `instances` through the proxy; P5 compares a
+256-record TFRecord request with calling the SavedModel in this process on the same decoded batch.
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from bench import fixtures
+from bench.child import run_child
+from bench.config import BenchConfig
+from bench.results import Row
+from bench.stats import interleave, median, paired_ratio, percentile, rate
+from tests.integration.serve.conftest import build_slim_protos, serve_env, start_serve
+
+SERVE_SETTINGS = {"BYOC_LOG_LEVEL": "WARNING"}  # per-request INFO logs would be measured too
+
+
+def digits_records(config: BenchConfig, count: int) -> list[bytes]:
+    from train_container.records import iter_tfrecords
+
+    records: list[bytes] = []
+    for shard in fixtures.all_shards(config):
+        with open(shard, "rb") as stream:
+            records.extend(iter_tfrecords(stream))
+        if len(records) >= count:
+            break
+    if len(records) < count:
+        raise RuntimeError(f"only {len(records)} records in the bench shards, {count} wanted")
+    return records[:count]
+
+
+def write_payloads(config: BenchConfig, folder: Path) -> dict:
+    """Bodies and the serialized gRPC request, built with TensorFlow's own tools (not ours)."""
+    import tensorflow as tf
+    from PIL import Image
+    from tensorflow_serving.apis import predict_pb2
+
+    folder.mkdir(parents=True, exist_ok=True)
+    records = digits_records(config, config.sizes.batch_records)
+    pngs = [tf.train.Example.FromString(r).features.feature["image/encoded"].bytes_list.value[0] for r in records]
+    batch = np.stack([np.asarray(Image.open(io.BytesIO(png)).convert("RGB")) for png in pngs])
+    (folder / "one.png").write_bytes(pngs[0])
+    (folder / "one.json").write_text(json.dumps({"instances": batch[:1].tolist()}))
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = fixtures.MODEL_NAME
+    request.model_spec.signature_name = "serving_default"
+    request.inputs["image"].CopyFrom(tf.make_tensor_proto(batch[:1]))
+    (folder / "one.grpc").write_bytes(request.SerializeToString())
+    with tf.io.TFRecordWriter(str(folder / "batch.tfrecord")) as writer:
+        for record in records:
+            writer.write(record)
+    return {"batch": batch}
+
+
+def run_loadgen(served, folder: Path, mode: str, targets: list[str], count: int, rounds: int, concurrency=1):
+    port = int(served.env["SAGEMAKER_BIND_TO_PORT"])
+    http_target = {"kind": "http", "host": "127.0.0.1", "port": port, "path": "/invocations"}
+    catalogue = {
+        "proxy_png": {**http_target, "body_file": str(folder / "one.png"), "content_type": "image/png"},
+        "proxy_json": {**http_target, "body_file": str(folder / "one.json"), "content_type": "application/json"},
+        "grpc": {"kind": "grpc", "target": f"127.0.0.1:{served.env['BYOC_TFS_GRPC_PORT']}",
+                 "request_file": str(folder / "one.grpc")},
+    }  # fmt: skip
+    spec = {"mode": mode, "count": count, "rounds": rounds, "concurrency": concurrency,
+            "targets": {name: catalogue[name] for name in targets}}  # fmt: skip
+    spec_file, result_file = folder / f"{mode}-spec.json", folder / f"{mode}-result.json"
+    spec_file.write_text(json.dumps(spec))
+    # The app's environment: protos-only `tensorflow`, so the client never loads the TF runtime.
+    subprocess.run([sys.executable, "-m", "bench.loadgen", str(spec_file), str(result_file)], env=served.env,
+                   check=True, timeout=config_timeout(count, rounds))  # fmt: skip
+    return json.loads(result_file.read_text())
+
+
+def config_timeout(count: int, rounds: int) -> float:
+    return 120.0 + count * rounds * 0.5
+
+
+def proxy_batch_rate(served, body: bytes, expected: int, requests: int) -> float:
+    port = int(served.env["SAGEMAKER_BIND_TO_PORT"])
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    headers = {"Content-Type": "application/x-tfrecord", "Accept": "application/json"}
+
+    def send_all():
+        for _ in range(requests):
+            connection.request("POST", "/invocations", body=body, headers=headers)
+            response = connection.getresponse()
+            payload = response.read()
+            if response.status != 200:
+                raise RuntimeError(f"TFRecord batch: HTTP {response.status}: {payload[:300]!r}")
+            answered = len(json.loads(payload)["predictions"])
+            if answered != expected:
+                raise RuntimeError(f"TFRecord batch: {answered} predictions for {expected} records")
+
+    try:
+        return rate(expected * requests, send_all)
+    finally:
+        connection.close()
+
+
+def in_process_rate(model_dir: Path, batch: np.ndarray, requests: int):
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
+
+    def run() -> float:
+        def call_all():
+            for _ in range(requests):
+                serve(image=tf.constant(batch))["probabilities"].numpy()
+
+        return rate(len(batch) * requests, call_all)
+
+    return run
+
+
+def measure(config: BenchConfig) -> list[Row]:
+    sizes = config.sizes
+    work = config.work_dir / "serving"
+    shutil.rmtree(work, ignore_errors=True)
+    payloads = write_payloads(config, work / "payloads")
+    slim = build_slim_protos(work / "slim")
+    wrapper = work / "python"
+    wrapper.write_text(f'#!/bin/sh\nunset PYTHONPATH\nexec "{sys.executable}" "$@"\n')
+    wrapper.chmod(0o755)
+    model = fixtures.model_base(config)
+    env = serve_env(slim, wrapper, model, work / "run", **SERVE_SETTINGS)
+    served = start_serve(env, work / "serve.log")
+    rows: list[Row] = []
+    setup = (f"cifar10 CNN (untrained export), `serve` with gunicorn {env.get('SAGEMAKER_GUNICORN_WORKERS', '1')} "
+             f"worker x {env['SAGEMAKER_GUNICORN_THREADS']} threads, TF Serving stand-in; load from bench.loadgen "
+             "(separate process, http.client keep-alive / grpc stub)")  # fmt: skip
+    try:
+        served.wait_ping(200)
+        folder = work / "payloads"
+        if "p3" in config.only:
+            result = run_loadgen(served, folder, "latency", ["proxy_png", "grpc"], sizes.latency_requests,
+                                 sizes.latency_rounds)  # fmt: skip
+            proxy, direct = ([s * 1000 for s in result[k]] for k in ("proxy_png", "grpc"))
+            note = f"{len(proxy)} sequential requests each way, interleaved in {sizes.latency_rounds} rounds; {setup}"
+            rows += [
+                Row(id="P3", what="latency p50, one 32x32 PNG: /invocations vs direct gRPC Predict", unit="ms",
+                    ours=median(proxy), reference=median(direct), goal="overhead ≤ 1.5 ms",
+                    goal_max_overhead=1.5, note=note),
+                Row(id="P3b", what="latency p99, same requests", unit="ms", ours=percentile(proxy, 99),
+                    reference=percentile(direct, 99)),
+            ]  # fmt: skip
+        if "p4" in config.only:
+            result = run_loadgen(served, folder, "throughput", ["proxy_png", "grpc"], sizes.throughput_requests,
+                                 sizes.throughput_rounds, sizes.concurrency)  # fmt: skip
+            rows.append(
+                Row(id="P4", what=f"throughput req/s at {sizes.concurrency} clients: proxy vs direct gRPC",
+                    unit="req/s", ours=median(result["proxy_png"]), reference=median(result["grpc"]),
+                    goal="≥ 0.8", goal_min_ratio=0.8, paired_ratio=paired_ratio(result, "proxy_png", "grpc"),
+                    note=f"{sizes.throughput_requests} requests per round, {sizes.throughput_rounds} rounds")
+            )  # fmt: skip
+        if "p5" in config.only:
+            body = (folder / "batch.tfrecord").read_bytes()
+            batch = payloads["batch"]
+            samples = interleave(
+                {
+                    "ours": lambda: proxy_batch_rate(served, body, len(batch), sizes.batch_requests),
+                    "reference": in_process_rate(model / "1", batch, sizes.batch_requests),
+                },
+                rounds=sizes.batch_rounds,
+            )
+            rows.append(
+                Row(id="P5", what=f"batch path img/s: {len(batch)}-record TFRecord request vs in-process SavedModel",
+                    unit="img/s", ours=median(samples["ours"]), reference=median(samples["reference"]),
+                    goal="≥ 0.8", goal_min_ratio=0.8, paired_ratio=paired_ratio(samples),
+                    note=f"{sizes.batch_requests} requests per round, {sizes.batch_rounds} rounds; reference "
+                    "= tf.saved_model.load(...).signatures['serving_default'] on the decoded uint8 batch")
+            )  # fmt: skip
+        if "p6" in config.only:
+            result = run_loadgen(served, folder, "throughput", ["proxy_png", "proxy_json"],
+                                 sizes.throughput_requests, sizes.throughput_rounds, sizes.concurrency)  # fmt: skip
+            json_bytes = os.path.getsize(folder / "one.json")
+            rows.append(
+                Row(id="P6", what=f"img/s at {sizes.concurrency} clients: PNG body vs TFS-REST JSON `instances`",
+                    unit="img/s", ours=median(result["proxy_png"]), reference=median(result["proxy_json"]),
+                    paired_ratio=paired_ratio(result, "proxy_png", "proxy_json"),
+                    note=f"one image per request; PNG {os.path.getsize(folder / 'one.png')} B vs JSON "
+                    f"{json_bytes} B per image")
+            )  # fmt: skip
+    finally:
+        served.process.stop(grace=35)
+    return rows
+
+
+if __name__ == "__main__":
+    sys.exit(run_child(measure))

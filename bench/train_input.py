@@ -1,0 +1,96 @@
+"""P2: training steps/s of the project's CNN fed by our reader vs the same model fed from in-memory tensors.
+
+One compiled model (the `train` path's build_model + optimizer + loss), alternately fit for a bounded number
+of steps on each input; steps/s is timed from batch-end callbacks after the first few steps, so pipeline
+start-up (e.g. the shuffle buffer filling) is out of the steady-state number, as in a long training job.
+Augmentation and the decoded-image cache are off: every step decodes its images, the harder case.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from bench import fixtures
+from bench.child import run_child
+from bench.config import BenchConfig
+from bench.results import Row
+from bench.stats import interleave, median, paired_ratio
+
+SKIP_STEPS = 3
+
+
+def steps_per_second(model, dataset, steps: int, callback_base) -> float:
+    stamps: list[float] = []
+
+    class Stamp(callback_base):
+        def on_train_batch_end(self, batch, logs=None):
+            stamps.append(time.perf_counter())
+
+    model.fit(dataset, epochs=1, steps_per_epoch=steps + SKIP_STEPS, callbacks=[Stamp()], verbose=0)
+    return (len(stamps) - SKIP_STEPS) / (stamps[-1] - stamps[SKIP_STEPS - 1])
+
+
+def in_memory(tf, dataset, batch_size: int):
+    """The reader's records decoded once into two tensors, then sliced, repeated and batched from RAM."""
+    images, labels = [], []
+    for image_batch, label_batch in dataset:
+        images.append(image_batch)
+        labels.append(label_batch)
+    images, labels = tf.concat(images, 0), tf.concat(labels, 0)
+    memory = tf.data.Dataset.from_tensor_slices((images, labels)).repeat().batch(batch_size)
+    return memory.prefetch(tf.data.AUTOTUNE), int(images.shape[0])
+
+
+def measure(config: BenchConfig) -> list[Row]:
+    import tensorflow as tf
+    import tf_keras
+
+    from train_container.data import make_dataset
+    from train_container.horovod_compat import skip_autograph_for_tf_keras
+    from train_container.models import build_model
+    from train_container.runtime import select_runtime
+    from train_container.train_loop import build_optimizer, scaled_learning_rate
+
+    sizes = config.sizes
+    skip_autograph_for_tf_keras()
+    tf_keras.utils.set_random_seed(0)
+    settings = fixtures.training_settings(
+        config, augment=False, cache="none", batch_size=sizes.batch_size, distribution="single",
+        steps_per_epoch=sizes.train_steps + SKIP_STEPS,
+    )  # fmt: skip
+    hp = settings.hyperparameters
+    runtime = select_runtime(settings)
+    channel = settings.channel("train")
+    with runtime.strategy.scope():
+        model = build_model(hp, settings.num_classes)
+        model.compile(
+            optimizer=build_optimizer(hp, scaled_learning_rate(hp, runtime.replicas)),
+            loss=tf_keras.losses.SparseCategoricalCrossentropy(),
+            metrics=["accuracy"],
+        )
+    reader = make_dataset(settings, runtime, channel, training=True)
+    eval_settings = fixtures.training_settings(config, batch_size=256, distribution="single", cache="none")
+    memory, records = in_memory(tf, make_dataset(eval_settings, runtime, channel, training=False), hp.batch_size)
+    callback = tf_keras.callbacks.Callback
+    samples = interleave(
+        {
+            "ours": lambda: steps_per_second(model, reader, sizes.train_steps, callback),
+            "reference": lambda: steps_per_second(model, memory, sizes.train_steps, callback),
+        },
+        rounds=sizes.train_rounds,
+    )
+    note = (
+        f"cifar10 CNN, batch {hp.batch_size}, {sizes.train_steps} timed steps x {sizes.train_rounds} rounds "
+        f"after {SKIP_STEPS} untimed steps per fit and 1 warm-up fit each; reference = the same {records} "
+        "images as uint8 tensors in RAM (from_tensor_slices + repeat + batch + prefetch)"
+    )
+    return [
+        Row(id="P2", what="training steps/s, reader vs in-memory tensors", unit="steps/s",
+            ours=median(samples["ours"]), reference=median(samples["reference"]), goal="≥ 0.95",
+            goal_min_ratio=0.95, paired_ratio=paired_ratio(samples), note=note),
+    ]  # fmt: skip
+
+
+if __name__ == "__main__":
+    sys.exit(run_child(measure))

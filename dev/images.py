@@ -1,0 +1,216 @@
+"""Build the local stand-in bases and both product images, skipping every image whose inputs are unchanged.
+
+    python dev/images.py            build what changed; write build/images.env
+                                    (BYOC_TRAIN_IMAGE, BYOC_SERVE_IMAGE)
+    python dev/images.py --clean    remove every image this script tagged
+
+One line per image says what it did and why. Build logs go to build/logs/<image>.log; a failure prints
+its tail.
+Settings (environment): BYOC_DEBIAN_MIRROR (default http://deb.debian.org/debian), BYOC_WHEELHOUSE_PORT
+(default 38471).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make `dev` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from dev import image_specs, wheelhouse
+from dev.image_specs import ImageSpec
+
+ROOT = Path(__file__).resolve().parent.parent
+LOG_TAIL_LINES = 40
+ENV_NAMES = {"train": "BYOC_TRAIN_IMAGE", "serve": "BYOC_SERVE_IMAGE"}
+
+
+class BuildError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    root: Path
+    build_dir: Path
+    debian_mirror: str
+    debian_suite: str
+    wheelhouse_port: int
+    python: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], root: Path = ROOT) -> Settings:
+        port_text = env.get("BYOC_WHEELHOUSE_PORT", "38471")
+        if not port_text.isdigit() or not 1024 <= int(port_text) <= 65535:
+            raise BuildError(f"BYOC_WHEELHOUSE_PORT must be a port number 1024-65535, got {port_text!r}")
+        mirror = env.get("BYOC_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+        if not mirror.startswith(("http://", "https://", "file:/")):
+            raise BuildError(f"BYOC_DEBIAN_MIRROR must be an http(s):// or file:/ URL, got {mirror!r}")
+        return cls(root, root / "build", mirror, "bookworm", int(port_text), sys.executable)
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _run_logged(command: list[str], log: Path, cwd: Path) -> None:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as out:
+        out.write("$ " + " ".join(command) + "\n")
+        out.flush()
+        result = subprocess.run(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, check=False)
+    if result.returncode != 0:
+        tail = log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+        print("\n".join(tail), file=sys.stderr)
+        raise BuildError(f"{' '.join(command[:2])} failed (exit {result.returncode}); full log: {log}")
+
+
+def image_id(ref: str) -> str | None:
+    command = ["docker", "image", "inspect", "--format", "{{.Id}}", ref]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def _ensure_wheelhouse(settings: Settings) -> Path:
+    dest = settings.build_dir / "wheelhouse"
+    missing = wheelhouse.missing_files(settings.root, wheelhouse.STAMP_INPUTS)
+    if missing:
+        raise BuildError(f"wheelhouse: missing {', '.join(missing)}")
+    stamp_file = dest / ".stamp"
+    current = wheelhouse.stamp(settings.root)
+    if stamp_file.is_file() and stamp_file.read_text() == current:
+        _say("skip wheelhouse: pins unchanged")
+        return dest
+    _say("build wheelhouse: " + ("pins changed" if stamp_file.is_file() else "none yet"))
+    dest.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    for index, command in enumerate(
+        wheelhouse.download_commands(settings.python, str(dest), "requirements/constraints.txt")
+    ):
+        _run_logged(command, settings.build_dir / "logs" / f"wheelhouse-{index}.log", settings.root)
+    stamp_file.write_text(current)
+    _say(f"  wheelhouse ready in {time.monotonic() - started:.0f} s")
+    return dest
+
+
+def _manifest_path(settings: Settings, spec: ImageSpec) -> Path:
+    return settings.build_dir / "images" / f"{spec.name}.json"
+
+
+def _previous_manifest(settings: Settings, spec: ImageSpec) -> dict | None:
+    path = _manifest_path(settings, spec)
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _build_rootfs(settings: Settings, spec: ImageSpec, ref: str) -> None:
+    packages = image_specs.read_package_list((settings.root / spec.recipe).read_text())
+    tarball = settings.build_dir / "rootfs" / "rootfs.tar"
+    tarball.parent.mkdir(parents=True, exist_ok=True)
+    log = settings.build_dir / "logs" / f"{spec.name}.log"
+    command = image_specs.mmdebstrap_command(
+        packages, settings.debian_suite, settings.debian_mirror, str(tarball)
+    )
+    try:
+        _run_logged(command, log, settings.root)
+        import_command = image_specs.docker_import_command(str(tarball), ref)
+        _run_logged(import_command, log.with_suffix(".import.log"), settings.root)
+    finally:
+        tarball.unlink(missing_ok=True)
+
+
+def build_image(
+    settings: Settings, spec: ImageSpec, base_ref: str | None, pip_args: Mapping[str, str]
+) -> str:
+    """Build `spec` unless an image tagged with its inputs' hash exists; returns the image's ref."""
+    base_id = image_id(base_ref) if base_ref else None
+    if base_ref and base_id is None:
+        raise BuildError(f"{spec.name}: base image {base_ref} not found")
+    args = {**spec.args, **pip_args} if base_ref else dict(spec.args)
+    digests = image_specs.input_digests(settings.root, spec.inputs)
+    if spec.base is None:  # the rootfs tarball depends on the suite and mirror too
+        args = {**args, "SUITE": settings.debian_suite, "MIRROR": settings.debian_mirror}
+    tag = image_specs.inputs_tag(digests, base_id, args)
+    ref = f"{spec.repository}:{tag}"
+    current = image_specs.manifest(digests, base_id, args)
+    if image_id(ref) is not None:
+        _say(f"skip {ref}: inputs unchanged")
+    else:
+        _say(f"build {ref}: {image_specs.change_reason(_previous_manifest(settings, spec), current)}")
+        started = time.monotonic()
+        if spec.base is None:
+            _build_rootfs(settings, spec, ref)
+        else:
+            build_args = {key: value for key, value in args.items() if key not in ("SUITE", "MIRROR")}
+            command = image_specs.docker_build_command(spec, tag, base_ref, build_args)
+            _run_logged(command, settings.build_dir / "logs" / f"{spec.name}.log", settings.root)
+        _say(f"  {ref} built in {time.monotonic() - started:.0f} s")
+    if spec.alias:
+        subprocess.run(["docker", "tag", ref, spec.alias], check=True)
+    path = _manifest_path(settings, spec)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(current, indent=1, sort_keys=True))
+    return ref
+
+
+def build_all(settings: Settings) -> dict[str, str]:
+    wheels = _ensure_wheelhouse(settings)
+    refs: dict[str, str] = {}
+    with wheelhouse.served(wheels, settings.wheelhouse_port) as url:
+        pip_args = wheelhouse.pip_args(url)
+        for spec in image_specs.ALL_SPECS:
+            base_ref = refs[spec.base] if spec.base else None
+            refs[spec.name] = build_image(settings, spec, base_ref, pip_args)
+    exported = {ENV_NAMES[name]: ref for name, ref in refs.items() if name in ENV_NAMES}
+    env_path = settings.build_dir / "images.env"
+    env_path.write_text(image_specs.env_file(exported))
+    for key, value in sorted(exported.items()):
+        _say(f"{key}={value}")
+    return refs
+
+
+def clean(settings: Settings) -> None:
+    repositories = {spec.repository for spec in image_specs.ALL_SPECS}
+    aliases = [spec.alias for spec in image_specs.ALL_SPECS if spec.alias]
+    listing = subprocess.run(
+        ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    refs = [ref for ref in listing if ref.rsplit(":", 1)[0] in repositories]
+    refs += [alias for alias in aliases if alias in listing]
+    if refs:
+        subprocess.run(["docker", "image", "rm", "--force", *sorted(set(refs))], check=False)
+    for path in (settings.build_dir / "images").glob("*.json"):
+        path.unlink()
+    (settings.build_dir / "images.env").unlink(missing_ok=True)
+    _say(f"clean: removed {len(set(refs))} image tags")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clean", action="store_true", help="remove every image this script tagged")
+    options = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env(os.environ)
+        if options.clean:
+            clean(settings)
+        else:
+            build_all(settings)
+    except (BuildError, OSError, subprocess.CalledProcessError) as error:
+        print(f"images: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

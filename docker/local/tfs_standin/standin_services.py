@@ -1,0 +1,95 @@
+"""gRPC servicers: PredictionService (Predict, GetModelMetadata) and ModelService (GetModelStatus).
+
+Other RPCs of those services (Classify, Regress, MultiInference, HandleReloadConfigRequest) are left to the
+generated base classes, which answer UNIMPLEMENTED.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import grpc
+from standin_core import ModelManager
+from standin_servable import ServingError
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
+
+SIGNATURE_DEF_FIELD = "signature_def"
+log = logging.getLogger("tfs_standin")
+
+
+def _abort(context: grpc.ServicerContext, error: ServingError):
+    context.abort(error.code, error.message)
+
+
+def _version_of(model_spec) -> int | None:
+    return model_spec.version.value if model_spec.HasField("version") else None
+
+
+class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+    def __init__(self, manager: ModelManager):
+        self._manager = manager
+
+    def Predict(self, request, context):
+        response = predict_pb2.PredictResponse()
+        try:
+            if not request.model_spec.name:
+                raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, "ModelSpec has no name specified.")
+            servable = self._manager.servable(
+                request.model_spec.name, _version_of(request.model_spec), request.model_spec.version_label
+            )
+            servable.predict(request, response)
+        except ServingError as err:
+            log.debug("Predict failed: %s", err.message)
+            _abort(context, err)
+        return response
+
+    def GetModelMetadata(self, request, context):
+        response = get_model_metadata_pb2.GetModelMetadataResponse()
+        try:
+            if not request.HasField("model_spec"):
+                raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, "Missing ModelSpec")
+            if not request.metadata_field:
+                raise ServingError(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    "GetModelMetadataRequest must specify at least one metadata_field",
+                )
+            for field in request.metadata_field:
+                if field != SIGNATURE_DEF_FIELD:
+                    raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f"Metadata field {field} is not supported")
+            servable = self._manager.servable(
+                request.model_spec.name, _version_of(request.model_spec), request.model_spec.version_label
+            )
+        except ServingError as err:
+            _abort(context, err)
+        signature_map = get_model_metadata_pb2.SignatureDefMap()
+        for key, signature in servable.signature_defs.items():
+            signature_map.signature_def[key].CopyFrom(signature)
+        response.model_spec.name = servable.name
+        response.model_spec.version.value = servable.version
+        response.metadata[SIGNATURE_DEF_FIELD].Pack(signature_map)
+        return response
+
+
+class ModelService(model_service_pb2_grpc.ModelServiceServicer):
+    def __init__(self, manager: ModelManager):
+        self._manager = manager
+
+    def GetModelStatus(self, request, context):
+        response = get_model_status_pb2.GetModelStatusResponse()
+        try:
+            if not request.HasField("model_spec"):
+                raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, "Missing ModelSpec")
+            states = self._manager.status(request.model_spec.name, _version_of(request.model_spec))
+        except ServingError as err:
+            _abort(context, err)
+        for state in states:
+            entry = response.model_version_status.add(version=state.version, state=state.state)
+            entry.status.error_code = state.error_code
+            entry.status.error_message = state.error_message
+        return response

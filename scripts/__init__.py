@@ -1,0 +1,1 @@
+"""Command-line tools: data preparation, build and push, SageMaker launchers, evaluation."""

@@ -1,0 +1,1 @@
+"""SageMaker launchers: train, tune, deploy, predict, transform, cleanup (`python -m scripts.launch -h`)."""

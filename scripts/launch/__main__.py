@@ -1,0 +1,5 @@
+import sys
+
+from scripts.launch.cli import main
+
+sys.exit(main())

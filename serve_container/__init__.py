@@ -1,0 +1,1 @@
+"""Serving container: `serve` supervisor, Flask proxy to TF Serving over gRPC, decoders and encoders."""

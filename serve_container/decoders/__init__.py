@@ -1,0 +1,83 @@
+"""Request body -> named numpy inputs for one signature, chosen by the request's media type."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from serve_container.decoders import images, tabular, tfrecord
+from serve_container.errors import UnsupportedMediaType
+from serve_container.signature import Signature
+
+# Aliases seen in the wild map to one canonical media type.
+CANONICAL = {
+    "application/x-image": "application/x-image",
+    "image/png": "image/png",
+    "image/jpeg": "image/jpeg",
+    "image/jpg": "image/jpeg",
+    "application/x-tfrecord": "application/x-tfrecord",
+    "application/json": "application/json",
+    "text/csv": "text/csv",
+    "application/jsonlines": "application/jsonlines",
+    "application/jsonl": "application/jsonlines",
+    "application/x-jsonlines": "application/jsonlines",
+    "application/x-npy": "application/x-npy",
+    "application/npy": "application/x-npy",
+}
+
+
+class DecodeOptions:
+    __slots__ = ("image_key", "max_image_pixels")
+
+    def __init__(self, image_key: str, max_image_pixels: int):
+        self.image_key = image_key
+        self.max_image_pixels = max_image_pixels
+
+
+def _single_image(formats):
+    def decode(body: bytes, signature: Signature, options: DecodeOptions):
+        spec = signature.image_input()
+        return {spec.name: images.images_to_batch([body], spec, options.max_image_pixels, formats)}
+
+    return decode
+
+
+def _tfrecords(body: bytes, signature: Signature, options: DecodeOptions):
+    records = tfrecord.split_records(body)
+    spec = signature.image_input()
+    if spec.is_string and spec.shape is not None and len(spec.shape) == 1:
+        # A string vector input takes serialized tf.train.Examples (the model parses them itself).
+        return {spec.name: images.images_to_batch(records, spec, options.max_image_pixels)}
+    encoded = [tfrecord.example_image(r, options.image_key, i) for i, r in enumerate(records)]
+    return {spec.name: images.images_to_batch(encoded, spec, options.max_image_pixels)}
+
+
+def _ignore_options(func):
+    return lambda body, signature, options: func(body, signature)
+
+
+DECODERS: dict[str, Callable[[bytes, Signature, DecodeOptions], dict[str, np.ndarray]]] = {
+    "application/x-image": _single_image(images.ANY_IMAGE_FORMATS),
+    "image/png": _single_image(("PNG",)),
+    "image/jpeg": _single_image(("JPEG",)),
+    "application/x-tfrecord": _tfrecords,
+    "application/json": _ignore_options(tabular.decode_json),
+    "text/csv": _ignore_options(tabular.decode_csv),
+    "application/jsonlines": _ignore_options(tabular.decode_jsonlines),
+    "application/x-npy": _ignore_options(tabular.decode_npy),
+}
+SUPPORTED = tuple(DECODERS)
+
+
+def canonical_media_type(content_type: str | None) -> str:
+    media = (content_type or "application/json").split(";", 1)[0].strip().lower()
+    if media not in CANONICAL:
+        raise UnsupportedMediaType(f"unsupported Content-Type {media!r}; supported: {', '.join(SUPPORTED)}")
+    return CANONICAL[media]
+
+
+def decode(
+    media_type: str, body: bytes, signature: Signature, options: DecodeOptions
+) -> dict[str, np.ndarray]:
+    return DECODERS[media_type](body, signature, options)

@@ -1,0 +1,94 @@
+"""numpy <-> TensorProto without TensorFlow, vectorised (raw `tensor_content` bytes for numeric dtypes)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from serve_container.errors import BadRequest, UpstreamError
+from serve_container.protos import tensor_pb2, tensor_shape_pb2, types_pb2
+
+_DT = types_pb2.DataType
+NUMPY_BY_DTYPE: dict[int, np.dtype] = {
+    _DT.DT_FLOAT: np.dtype(np.float32),
+    _DT.DT_DOUBLE: np.dtype(np.float64),
+    _DT.DT_HALF: np.dtype(np.float16),
+    _DT.DT_INT8: np.dtype(np.int8),
+    _DT.DT_INT16: np.dtype(np.int16),
+    _DT.DT_INT32: np.dtype(np.int32),
+    _DT.DT_INT64: np.dtype(np.int64),
+    _DT.DT_UINT8: np.dtype(np.uint8),
+    _DT.DT_UINT16: np.dtype(np.uint16),
+    _DT.DT_UINT32: np.dtype(np.uint32),
+    _DT.DT_UINT64: np.dtype(np.uint64),
+    _DT.DT_BOOL: np.dtype(np.bool_),
+    _DT.DT_STRING: np.dtype(object),
+}
+DTYPE_BY_NUMPY = {v: k for k, v in NUMPY_BY_DTYPE.items()}
+
+# Where TF Serving puts values when it does not use tensor_content; half_val carries float16 bit patterns.
+_VAL_FIELD = {
+    _DT.DT_FLOAT: "float_val",
+    _DT.DT_DOUBLE: "double_val",
+    _DT.DT_HALF: "half_val",
+    _DT.DT_INT8: "int_val",
+    _DT.DT_INT16: "int_val",
+    _DT.DT_INT32: "int_val",
+    _DT.DT_UINT8: "int_val",
+    _DT.DT_UINT16: "int_val",
+    _DT.DT_INT64: "int64_val",
+    _DT.DT_UINT32: "uint32_val",
+    _DT.DT_UINT64: "uint64_val",
+    _DT.DT_BOOL: "bool_val",
+    _DT.DT_STRING: "string_val",
+}
+
+
+def numpy_dtype(dtype_enum: int) -> np.dtype:
+    try:
+        return NUMPY_BY_DTYPE[dtype_enum]
+    except KeyError:
+        raise BadRequest(f"tensor dtype {_DT.Name(dtype_enum)} is not supported") from None
+
+
+def dtype_name(dtype_enum: int) -> str:
+    return _DT.Name(dtype_enum)
+
+
+def to_tensor_proto(array: np.ndarray) -> tensor_pb2.TensorProto:
+    shape = tensor_shape_pb2.TensorShapeProto(
+        dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=int(n)) for n in array.shape]
+    )
+    if array.dtype.kind in ("O", "S", "U"):
+        proto = tensor_pb2.TensorProto(dtype=_DT.DT_STRING, tensor_shape=shape)
+        flat = array.reshape(-1)
+        proto.string_val.extend(v if isinstance(v, bytes) else str(v).encode() for v in flat)
+        return proto
+    dtype_enum = DTYPE_BY_NUMPY.get(array.dtype.newbyteorder("="))
+    if dtype_enum is None:
+        raise BadRequest(f"numpy dtype {array.dtype} cannot be sent to TF Serving")
+    # tensor_content is little-endian row-major bytes.
+    content = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+    return tensor_pb2.TensorProto(dtype=dtype_enum, tensor_shape=shape, tensor_content=content)
+
+
+def from_tensor_proto(proto: tensor_pb2.TensorProto) -> np.ndarray:
+    shape = tuple(d.size for d in proto.tensor_shape.dim)
+    dtype = NUMPY_BY_DTYPE.get(proto.dtype)
+    if dtype is None:
+        raise UpstreamError(f"TF Serving returned unsupported dtype {_DT.Name(proto.dtype)}")
+    count = int(np.prod(shape, dtype=np.int64))
+    if proto.dtype == _DT.DT_STRING:
+        flat = np.empty(len(proto.string_val), dtype=object)
+        flat[:] = list(proto.string_val)
+    elif proto.tensor_content:
+        flat = np.frombuffer(proto.tensor_content, dtype=dtype.newbyteorder("<")).astype(dtype, copy=False)
+    elif proto.dtype == _DT.DT_HALF:
+        flat = np.asarray(proto.half_val, dtype=np.uint16).view(np.float16)
+    else:
+        flat = np.asarray(getattr(proto, _VAL_FIELD[proto.dtype]), dtype=dtype)
+    if flat.size == count:
+        return flat.reshape(shape)
+    # TF's proto encoding may store one value for a uniform tensor; it stands for every element.
+    if flat.size == 1 or (flat.size == 0 and count == 0):
+        return np.broadcast_to(flat, shape).copy() if count else np.empty(shape, dtype)
+    raise UpstreamError(f"tensor holds {flat.size} values but its shape {list(shape)} needs {count}")

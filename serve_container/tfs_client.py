@@ -1,0 +1,148 @@
+"""gRPC client to TF Serving: Predict, GetModelMetadata (cached) and GetModelStatus, errors mapped to HTTP."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import grpc
+import numpy as np
+
+from serve_container.errors import (
+    BadRequest,
+    DeadlineExceeded,
+    ModelNotFound,
+    ModelUnavailable,
+    ServingError,
+    UpstreamError,
+)
+from serve_container.protos import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
+from serve_container.signature import Signature, signatures_from_metadata
+from serve_container.tensors import from_tensor_proto, to_tensor_proto
+
+_AVAILABLE = get_model_status_pb2.ModelVersionStatus.AVAILABLE
+_END = get_model_status_pb2.ModelVersionStatus.END
+# Decoded tensors (PNG -> raw pixels) outgrow the request body many times over, and TF Serving itself accepts
+# messages up to int32 max; a lower client limit would only turn big valid batches into errors.
+GRPC_MAX_MESSAGE_BYTES = 2**31 - 1
+
+_ERRORS = {
+    grpc.StatusCode.UNAVAILABLE: ModelUnavailable,
+    grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
+    grpc.StatusCode.INVALID_ARGUMENT: BadRequest,
+    grpc.StatusCode.FAILED_PRECONDITION: BadRequest,
+    grpc.StatusCode.OUT_OF_RANGE: BadRequest,
+    grpc.StatusCode.NOT_FOUND: ModelNotFound,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ModelUnavailable,
+}
+
+
+def map_rpc_error(error: grpc.RpcError) -> ServingError:
+    code = error.code() if hasattr(error, "code") else None
+    detail = error.details() if hasattr(error, "details") else str(error)
+    cls = _ERRORS.get(code, UpstreamError)
+    name = code.name if code is not None else "UNKNOWN"
+    return cls(f"TF Serving {name}: {detail}")
+
+
+class TfsClient:
+    """One channel per process, opened on first use so gunicorn workers never share a pre-fork channel."""
+
+    def __init__(self, target: str, deadline_seconds: float, max_message_bytes: int = GRPC_MAX_MESSAGE_BYTES):
+        self.target = target
+        self.max_message_bytes = max_message_bytes
+        self.deadline = deadline_seconds
+        self._lock = threading.Lock()
+        self._pid = None
+        self._channel = None
+        self._signatures: dict[tuple[str, int | None], dict[str, Signature]] = {}
+
+    def _stubs(self):
+        with self._lock:
+            if self._channel is None or self._pid != os.getpid():
+                options = [
+                    ("grpc.max_send_message_length", self.max_message_bytes),
+                    ("grpc.max_receive_message_length", self.max_message_bytes),
+                    # TF Serving is on loopback: after the supervisor restarts it, reconnect within a second
+                    # instead of gRPC's default backoff (up to 120 s) keeping /ping at 503.
+                    ("grpc.initial_reconnect_backoff_ms", 200),
+                    ("grpc.min_reconnect_backoff_ms", 200),
+                    ("grpc.max_reconnect_backoff_ms", 1000),
+                ]
+                self._channel = grpc.insecure_channel(self.target, options=options)
+                self._pid = os.getpid()
+                self._predict = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
+                self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
+            return self._predict, self._models
+
+    def close(self) -> None:
+        with self._lock:
+            if self._channel is not None:
+                self._channel.close()
+                self._channel = None
+
+    @staticmethod
+    def _spec(request, model: str, version: int | None, signature_name: str | None = None):
+        request.model_spec.name = model
+        if version is not None:
+            request.model_spec.version.value = version
+        if signature_name:
+            request.model_spec.signature_name = signature_name
+
+    def signatures(self, model: str, version: int | None = None) -> dict[str, Signature]:
+        key = (model, version)
+        cached = self._signatures.get(key)
+        if cached is not None:
+            return cached
+        predict_stub, _ = self._stubs()
+        request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+        self._spec(request, model, version)
+        try:
+            response = predict_stub.GetModelMetadata(request, timeout=self.deadline)
+        except grpc.RpcError as error:
+            raise map_rpc_error(error) from None
+        signatures = signatures_from_metadata(response)
+        self._signatures[key] = signatures
+        return signatures
+
+    def predict(
+        self, model: str, version: int | None, signature_name: str, inputs: dict[str, np.ndarray]
+    ) -> tuple[dict[str, np.ndarray], int | None]:
+        """Outputs by name, and the model version that answered."""
+        predict_stub, _ = self._stubs()
+        request = predict_pb2.PredictRequest()
+        self._spec(request, model, version, signature_name)
+        for name, array in inputs.items():
+            request.inputs[name].CopyFrom(to_tensor_proto(array))
+        try:
+            response = predict_stub.Predict(request, timeout=self.deadline)
+        except grpc.RpcError as error:
+            raise map_rpc_error(error) from None
+        served = response.model_spec.version.value if response.model_spec.HasField("version") else None
+        return {name: from_tensor_proto(t) for name, t in response.outputs.items()}, served
+
+    def model_available(self, model: str, timeout: float = 2.0) -> bool:
+        return self.model_state(model, timeout)[0]
+
+    def model_state(self, model: str, timeout: float = 2.0) -> tuple[bool, str | None]:
+        """(some version AVAILABLE, load error when every version ended in one)."""
+        _, model_stub = self._stubs()
+        request = get_model_status_pb2.GetModelStatusRequest()
+        request.model_spec.name = model
+        try:
+            response = model_stub.GetModelStatus(request, timeout=timeout)
+        except grpc.RpcError:
+            return False, None
+        statuses = list(response.model_version_status)
+        if any(v.state == _AVAILABLE for v in statuses):
+            return True, None
+        failed = [v for v in statuses if v.state == _END and v.status.error_code != 0]
+        if statuses and len(failed) == len(statuses):
+            return False, "; ".join(f"version {v.version}: {v.status.error_message}" for v in failed)
+        return False, None

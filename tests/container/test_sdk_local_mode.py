@@ -1,0 +1,230 @@
+"""The SageMaker Python SDK's own local mode drives our images, unmodified: the SDK, not us, lays out /opt/ml.
+
+Training: SDK v3 `ModelTrainer(training_mode=Mode.LOCAL_CONTAINER)` with local-path channels (v3 takes plain
+paths; `file://` is v2's spelling) writes hyperparameters/resourceconfig/inputdataconfig, mounts the channels, runs
+our training image through docker compose and packs /opt/ml/model into model.tar.gz. Unlike SageMaker (and
+v2's local mode) it passes no `train` argument, so this also pins train.Dockerfile's `CMD ["train"]`.
+Serving: the SDK's local endpoint (sagemaker-core `LocalSession`: create_model with ModelDataUrl=file://...
+model.tar.gz, create_endpoint, invoke_endpoint) extracts that archive, mounts it at /opt/ml/model, runs
+`IMAGE serve` and waits for /ping. v3 `ModelBuilder`'s local container mode cannot serve a BYOC image: it
+`docker pull`s every image (ours exist only locally) and starts only the SDK's known model servers (its
+TENSORFLOW_SERVING path accepts MLflow models only). The SDK runs in its own venv (see sdk_local/sdk_venv.py).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.container.sdk_local import runner, sdk_venv
+from tests.support import models, processes
+
+ROOT = Path(__file__).resolve().parents[2]
+# Small on purpose: this proves the contract, not accuracy (make demo measures that).
+HYPERPARAMETERS = {"epochs": "2", "batch_size": "64", "model": "cnn", "augment": "false", "learning_rate": "0.003"}
+MODEL_VERSION = "1"
+DIGIT_LABELS = [str(digit) for digit in range(10)]
+EPOCH_LINE = re.compile(r"epoch=(\d+) loss=\S+ accuracy=\S+ val_loss=\S+ val_accuracy=\S+")
+EVAL_LINE = re.compile(r"eval_loss=\S+ eval_accuracy=\S+")
+# Where sagemaker-train's local mode packs /opt/ml/output (also on failure: it retrieves artefacts in a finally).
+SDK_OUTPUT_ARCHIVE = Path("compressed_artifacts") / "output.tar.gz"
+TRAIN_TIMEOUT_SECONDS = 900
+SERVE_TIMEOUT_SECONDS = 600
+
+pytestmark = pytest.mark.timeout(2400)  # first run also builds the SDK venv (~2 min, ~1 GB: mlflow)
+
+
+def _run_host(*argv: str) -> None:
+    done = subprocess.run(
+        [sys.executable, *argv], cwd=ROOT, env=processes.quiet_tf_env(), capture_output=True, text=True,
+        timeout=600, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        pytest.fail(f"$ {' '.join(argv)}\n{done.stdout}\n{done.stderr}", pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def sdk_python() -> Path:
+    try:
+        return sdk_venv.ensure_sdk_venv()
+    except sdk_venv.SdkVenvError as error:
+        pytest.fail(f"could not build the SageMaker SDK venv:\n{error}", pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory) -> Path:
+    """Real scans (scikit-learn digits) as PNG folders, then TFRecord shards the way a user prepares them."""
+    base = tmp_path_factory.mktemp("digits")
+    _run_host("-m", "scripts.digits", "--output", str(base / "png"))
+    _run_host("-m", "scripts.prepare_data", "--source", "folder", "--input", str(base / "png"), "--output",
+              str(base / "records"))  # fmt: skip
+    return base
+
+
+@pytest.fixture(scope="module")
+def sdk_env(tmp_path_factory) -> Iterator[dict[str, str]]:
+    from moto.server import ThreadedMotoServer
+
+    config = tmp_path_factory.mktemp("sdk-config") / "config.yaml"
+    config.write_text(runner.SDK_CONFIG_YAML)
+    port = processes.free_port()
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    moto.start()
+    try:
+        yield runner.sdk_environment(os.environ, config, f"http://127.0.0.1:{port}")
+    finally:
+        moto.stop()
+
+
+@pytest.fixture(scope="module")
+def trained(sdk_python, sdk_env, train_image, digits, tmp_path_factory) -> runner.DriverRun:
+    work = tmp_path_factory.mktemp("sdk-train")
+    root = tmp_path_factory.mktemp("sdk-train-root")  # its name is the compose project's: unique per run
+    channels = {name: digits / "records" / name for name in ("train", "validation", "eval")}
+    argv = runner.train_command(sdk_python, train_image, root, channels, HYPERPARAMETERS, work / "result.json")
+    try:
+        run = runner.run_driver(argv, sdk_env, work / "result.json", TRAIN_TIMEOUT_SECONDS)
+    finally:
+        runner.compose_down(root / "docker-compose.yaml")
+        runner.remove_containers_under(root)
+    if run.returncode != 0:
+        pytest.fail(f"ModelTrainer local mode failed:\n{run.describe()}", pytrace=False)
+    return run
+
+
+@pytest.fixture(scope="module")
+def model_dir(trained, tmp_path_factory) -> Path:
+    """The SDK's model.tar.gz unpacked, as SageMaker hosting would before mounting it."""
+    archive = Path(trained.result["model_data"].removeprefix("file://"))
+    target = tmp_path_factory.mktemp("sdk-model")
+    with tarfile.open(archive) as tar:
+        tar.extractall(target, filter="data")
+    return target
+
+
+@pytest.fixture(scope="module")
+def test_png(digits) -> Path:
+    return sorted((digits / "png" / "test" / "7").glob("*.png"))[0]
+
+
+@pytest.fixture(scope="module")
+def served(sdk_python, sdk_env, serve_image, trained, test_png, tmp_path_factory) -> runner.DriverRun:
+    work = tmp_path_factory.mktemp("sdk-serve")
+    root = tmp_path_factory.mktemp("sdk-serve-root")
+    not_an_image = work / "not-an-image.png"
+    not_an_image.write_bytes(b"these bytes are not a PNG")
+    requests = {"png": ("application/x-image", test_png), "garbage": ("application/x-image", not_an_image)}
+    port = processes.free_port()
+    result = work / "result.json"
+    argv = runner.serve_command(
+        sdk_python, serve_image, root, trained.result["model_data"], port, requests, result
+    )
+    try:
+        run = runner.run_driver(argv, sdk_env, result, SERVE_TIMEOUT_SECONDS)
+    finally:
+        runner.remove_containers_under(root)
+        runner.remove_sdk_network()
+    if run.returncode != 0:
+        pytest.fail(f"SDK local endpoint failed:\n{run.describe()}", pytrace=False)
+    return run
+
+
+def test_model_trainer_runs_our_training_image_with_the_sdk_layout(trained):
+    epochs = [int(number) for number in EPOCH_LINE.findall(trained.log)]
+    # epochs=2 reached the image only through the hyperparameters.json the SDK wrote.
+    assert epochs == [1, 2], f"expected one metrics line per epoch:\n{trained.log}"
+    assert len(EVAL_LINE.findall(trained.log)) == 1, f"the eval channel was not evaluated once:\n{trained.log}"
+    assert trained.result["model_data"].startswith("file://") and trained.result["model_data"].endswith("model.tar.gz")
+
+
+def test_sdk_model_archive_holds_a_servable_savedmodel(model_dir):
+    version = model_dir / MODEL_VERSION
+    assert (version / "saved_model.pb").is_file(), sorted(p.name for p in model_dir.rglob("*"))
+    assert models.read_labels(version) == DIGIT_LABELS
+    io_spec = models.signature_io(version)
+    assert io_spec["inputs"] == {"image": ("uint8", (None, 32, 32, 3))}
+    assert io_spec["outputs"] == {"probabilities": ("float32", (None, len(DIGIT_LABELS)))}
+
+
+def test_sdk_local_endpoint_serves_the_sdk_artifact_and_predicts_a_png(served, model_dir, test_png):
+    assert served.result["endpoint_status"] == "InService"
+    answer = served.result["responses"]["png"]
+    assert answer["status"] == 200, answer
+    assert answer["content_type"].startswith("application/json"), answer
+    predictions = np.asarray(json.loads(answer["body"])["predictions"], dtype=np.float32)
+    assert predictions.shape == (1, len(DIGIT_LABELS))
+    assert predictions.sum() == pytest.approx(1.0, abs=1e-4)
+    # The endpoint answered with the very model the SDK packed: same PNG through the unpacked SavedModel here.
+    pixels = np.asarray(Image.open(io.BytesIO(test_png.read_bytes())).convert("RGB"), dtype=np.uint8)[None]
+    expected = models.load_and_call(model_dir / MODEL_VERSION, pixels)["probabilities"]
+    np.testing.assert_allclose(predictions, expected, atol=1e-5)
+
+
+def test_sdk_local_endpoint_rejects_a_non_image_with_a_json_400(served):
+    answer = served.result["responses"]["garbage"]
+    assert answer["status"] == 400, answer
+    assert "error" in json.loads(answer["body"]), answer
+
+
+def test_a_rejected_hyperparameter_fails_the_sdk_job_with_our_failure_file(
+    sdk_python, sdk_env, train_image, digits, tmp_path_factory
+):
+    work = tmp_path_factory.mktemp("sdk-train-bad")
+    root = tmp_path_factory.mktemp("sdk-train-bad-root")
+    channels = {"train": digits / "records" / "train"}
+    hyperparameters = {**HYPERPARAMETERS, "model": "resnet"}
+    argv = runner.train_command(sdk_python, train_image, root, channels, hyperparameters, work / "result.json")
+    try:
+        run = runner.run_driver(argv, sdk_env, work / "result.json", TRAIN_TIMEOUT_SECONDS)
+    finally:
+        runner.compose_down(root / "docker-compose.yaml")
+        runner.remove_containers_under(root)
+    assert run.returncode != 0, run.describe()
+    message = "hyperparameter 'model' must be one of cnn, mobilenet_v2, got 'resnet'"
+    assert message in run.log, run.describe()
+    # /opt/ml/output/failure is what SageMaker turns into FailureReason; the SDK packs it into output.tar.gz.
+    with tarfile.open(root / SDK_OUTPUT_ARCHIVE) as tar:
+        failure = tar.extractfile("failure")
+        assert failure is not None
+        assert failure.read().decode().strip() == message
+
+
+def _pins(constraints: str) -> dict[str, str]:
+    pins = {}
+    for line in constraints.splitlines():
+        name, found, version = line.split("#", 1)[0].strip().partition("==")
+        if found:
+            pins[name.lower()] = version.strip()
+    return pins
+
+
+def test_sdk_constraints_override_gunicorn_alone():
+    project = sdk_venv.CONSTRAINTS.read_text()
+    derived = _pins(sdk_venv.sdk_constraints(project))
+    expected = {**_pins(project), **sdk_venv.OVERRIDES}
+    assert derived == expected
+    with pytest.raises(sdk_venv.SdkVenvError, match="not-a-pinned-package"):
+        sdk_venv.sdk_constraints(project, {"not-a-pinned-package": "1.0"})
+
+
+def test_sdk_venv_keeps_the_project_pins(sdk_python):
+    """The SDK must not move the stack it talks to: same numpy/protobuf/boto3 as the project, SDK as pinned."""
+    pins = _pins(sdk_venv.CONSTRAINTS.read_text())
+    names = ["numpy", "protobuf", "boto3", "botocore", "sagemaker-core", "sagemaker-train", "mlflow"]
+    probe = (
+        "import json, sys; from importlib.metadata import version; "
+        "print(json.dumps({n: version(n) for n in sys.argv[1:]}))"
+    )
+    done = subprocess.run([str(sdk_python), "-c", probe, *names], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout) == {name: pins[name] for name in names}

@@ -1,0 +1,149 @@
+"""The serving image as SageMaker runs it: `docker run IMAGE serve`, model mounted at /opt/ml/model, HTTP
+from the host for every content type, answers equal to the SavedModel run in-process, clean SIGTERM."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import time
+
+import numpy as np
+import pytest
+import requests
+from PIL import Image
+
+from tests.support import models
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+tf = pytest.importorskip("tensorflow")
+
+PING_DEADLINE_SECONDS = 240  # SageMaker's limit for the first healthy /ping
+IMAGES = models.random_images(8, seed=11)
+
+
+def _docker(*args: str, timeout: float = 120) -> str:
+    done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=False)
+    if done.returncode != 0:
+        pytest.fail(f"docker {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}", pytrace=False)
+    return done.stdout.strip()
+
+
+class Endpoint:
+    def __init__(self, container: str, url: str, version_dir):
+        self.container = container
+        self.url = url
+        self.signature = tf.saved_model.load(str(version_dir)).signatures["serving_default"]
+
+    def expected(self, images: np.ndarray) -> np.ndarray:
+        return self.signature(image=tf.constant(images, tf.uint8))["probabilities"].numpy()
+
+    def invoke(self, body, content_type: str, accept: str = "application/json") -> requests.Response:
+        headers = {"Content-Type": content_type, "Accept": accept}
+        return requests.post(f"{self.url}/invocations", data=body, headers=headers, timeout=60)
+
+    def logs(self) -> str:
+        done = subprocess.run(["docker", "logs", self.container], capture_output=True, text=True, check=False)
+        return (done.stdout + done.stderr)[-5000:]
+
+
+@pytest.fixture(scope="module")
+def endpoint(serve_image, tmp_path_factory):
+    model_dir = tmp_path_factory.mktemp("container-model") / "model"
+    version_dir = models.export_image_classifier(model_dir, version=1)
+    os.chmod(model_dir, 0o755)
+    container = _docker(
+        "run", "-d", "-p", "127.0.0.1::8080", "-v", f"{model_dir}:/opt/ml/model:ro",
+        "-e", "SAGEMAKER_GUNICORN_WORKERS=2", serve_image, "serve",
+    )  # fmt: skip
+    try:
+        port = _docker("port", container, "8080/tcp").splitlines()[0].rsplit(":", 1)[1]
+        served = Endpoint(container, f"http://127.0.0.1:{port}", version_dir)
+        deadline = time.monotonic() + PING_DEADLINE_SECONDS
+        while True:
+            try:
+                if requests.get(f"{served.url}/ping", timeout=5).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            running = _docker("inspect", "--format", "{{.State.Running}}", container)
+            if running != "true" or time.monotonic() > deadline:
+                pytest.fail(f"serving container never became healthy:\n{served.logs()}", pytrace=False)
+            time.sleep(1)
+        yield served
+    finally:
+        subprocess.run(["docker", "rm", "-f", container], capture_output=True, check=False)
+
+
+def _png(pixels: np.ndarray, fmt: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def _record(data: bytes) -> bytes:
+    from serve_container.decoders.tfrecord import frame_record
+
+    feature = {"image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[data]))}
+    return frame_record(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+PAYLOADS = {
+    "application/x-image": (lambda: _png(IMAGES[0]), 1),
+    "image/png": (lambda: _png(IMAGES[0]), 1),
+    "application/x-tfrecord": (lambda: b"".join(_record(_png(image)) for image in IMAGES), 8),
+    "application/json": (lambda: json.dumps({"instances": IMAGES[:3].tolist()}), 3),
+    "text/csv": (lambda: "\n".join(",".join(map(str, i.reshape(-1))) for i in IMAGES[:2]), 2),
+    "application/jsonlines": (lambda: "".join(json.dumps(i.tolist()) + "\n" for i in IMAGES[:2]), 2),
+    "application/x-npy": (lambda: _npy(IMAGES[:4]), 4),
+}
+
+
+@pytest.mark.parametrize("content_type", sorted(PAYLOADS))
+def test_every_content_type_matches_the_model(endpoint, content_type):
+    build, count = PAYLOADS[content_type]
+    response = endpoint.invoke(build(), content_type)
+    assert response.status_code == 200, f"{response.text}\n{endpoint.logs()}"
+    got = np.asarray(response.json()["predictions"], np.float32)
+    np.testing.assert_allclose(got, endpoint.expected(IMAGES[:count]), rtol=1e-5, atol=1e-6)
+
+
+def test_jpeg(endpoint):
+    body = _png(IMAGES[0], "JPEG")
+    pixels = np.asarray(Image.open(io.BytesIO(body)).convert("RGB"))[None]
+    response = endpoint.invoke(body, "image/jpeg")
+    assert response.status_code == 200, response.text
+    np.testing.assert_allclose(response.json()["predictions"], endpoint.expected(pixels), rtol=1e-5, atol=1e-6)
+
+
+def test_jsonlines_and_csv_outputs(endpoint):
+    lines = endpoint.invoke(_png(IMAGES[0]), "image/png", accept="application/jsonlines")
+    assert lines.status_code == 200 and len(lines.text.splitlines()) == 1
+    table = endpoint.invoke(_png(IMAGES[0]), "image/png", accept="text/csv")
+    assert table.status_code == 200 and len(table.text.strip().split(",")) == 10
+
+
+def test_errors_are_json(endpoint):
+    unsupported = endpoint.invoke(b"x", "application/xml")
+    assert unsupported.status_code == 415 and "image/png" in unsupported.json()["error"]
+    truncated = endpoint.invoke(_png(IMAGES[0])[:100], "image/png")
+    assert truncated.status_code == 400 and "error" in truncated.json()
+    params = requests.get(f"{endpoint.url}/execution-parameters", timeout=10).json()
+    assert params["MaxPayloadInMB"] == 6
+
+
+def test_sigterm_stops_cleanly_within_30_seconds(endpoint):
+    # Runs last in this module: `docker stop` is SageMaker's SIGTERM, then SIGKILL after the grace period.
+    started = time.monotonic()
+    _docker("stop", "-t", "30", endpoint.container, timeout=60)
+    elapsed = time.monotonic() - started
+    code = _docker("inspect", "--format", "{{.State.ExitCode}}", endpoint.container)
+    assert code == "0", endpoint.logs()
+    assert elapsed < 30

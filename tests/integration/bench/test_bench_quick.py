@@ -1,0 +1,94 @@
+"""BENCH_QUICK=1 smoke run of `python -m bench`: every benchmark still runs end to end and reports numbers.
+
+No timing assertions (speed is what bench/ reports, never what tests judge): each table row must exist and
+hold finite, positive numbers. P7/P8 use the product images (`make images`); without any, their rows must say
+so instead of showing numbers.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.support.processes import REPO_ROOT, quiet_tf_env
+
+BENCH_TIMEOUT_SECONDS = 840
+TWO_SIDED = ["P1", "P1b", "P2", "P3", "P3b", "P4", "P5", "P6"]
+
+
+def parse_number(cell: str) -> float | None:
+    text = cell.strip()
+    if text in ("", "—"):
+        return None
+    return float(text.split()[0].replace(",", "").lstrip("+"))
+
+
+def table_rows(markdown: str) -> dict[str, dict[str, str]]:
+    """Rows of the results table keyed by their benchmark id (first word(s) before the description)."""
+    lines = [line for line in markdown.splitlines() if line.startswith("| P")]
+    rows = {}
+    for line in lines:
+        what, ours, reference, ratio, goal, machine, date = (c.strip() for c in line.strip("|").split("|"))
+        key = " ".join(what.split()[:2]) if what.startswith("P8 ") else what.split()[0]
+        rows[key] = {"what": what, "ours": ours, "reference": reference, "ratio": ratio, "goal": goal,
+                     "machine": machine, "date": date}  # fmt: skip
+    return rows
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("bench")
+    output = work / "RESULTS.md"
+    env = quiet_tf_env({k: v for k, v in os.environ.items() if not k.startswith("BENCH_")})
+    env.update(BENCH_QUICK="1", BENCH_WORK_DIR=str(work / "scratch"), BENCH_OUTPUT=str(output),
+               PYTHONPATH=str(REPO_ROOT))  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "bench"], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                          timeout=BENCH_TIMEOUT_SECONDS)  # fmt: skip
+    tails = f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    assert done.returncode == 0, f"python -m bench failed ({done.returncode}):\n{tails}"
+    assert output.is_file(), "bench did not write its table"
+    text = output.read_text()
+    assert text in done.stdout, "the table printed must be the table written"
+    return text
+
+
+def test_table_has_the_reported_columns(quick_run):
+    header = next(line for line in quick_run.splitlines() if line.startswith("| what"))
+    assert [c.strip() for c in header.strip("|").split("|")] == [
+        "what", "ours", "reference", "ratio", "goal", "machine", "date"
+    ]
+    assert "BENCH_QUICK" in quick_run.splitlines()[0]
+
+
+@pytest.mark.parametrize("benchmark", TWO_SIDED)
+def test_two_sided_benchmark_reports_positive_numbers(quick_run, benchmark):
+    row = table_rows(quick_run).get(benchmark)
+    assert row is not None, f"no {benchmark} row in:\n{quick_run}"
+    ours, reference = parse_number(row["ours"]), parse_number(row["reference"])
+    assert ours is not None and reference is not None, row
+    assert math.isfinite(ours) and ours > 0, row
+    assert math.isfinite(reference) and reference > 0, row
+    if benchmark == "P3":
+        assert row["ratio"].endswith("ms"), row  # P3's goal bounds the overhead, shown in ms
+    else:
+        ratio = parse_number(row["ratio"])  # median of per-round ratios: not always ours / reference
+        assert ratio is not None and math.isfinite(ratio) and ratio > 0, row
+    assert row["machine"] and row["date"], row
+
+
+@pytest.mark.parametrize("benchmark", ["P7", "P7b", "P8 train", "P8 serve"])
+def test_image_benchmarks_report_numbers_or_why_not(quick_run, benchmark):
+    row = table_rows(quick_run).get(benchmark)
+    assert row is not None, f"no {benchmark} row in:\n{quick_run}"
+    ours = parse_number(row["ours"])
+    if ours is None:
+        assert f"**{benchmark}**: no byoc/" in quick_run, f"{benchmark} has no number and no reason"
+        return
+    assert math.isfinite(ours) and ours > 0, row
+    if benchmark.startswith("P8"):
+        base = parse_number(row["reference"])
+        assert base is not None and 0 < base <= ours, row

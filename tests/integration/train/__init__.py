@@ -1,0 +1,1 @@
+"""Integration tests: `train` as a real process on SageMaker-shaped trees."""

@@ -1,0 +1,71 @@
+"""The serving image run as SageMaker runs it (`docker run IMAGE serve`), with handles for fault injection."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+PING_DEADLINE_SECONDS = 240
+
+
+def docker(*args: str, timeout: float = 120, check: bool = True) -> str:
+    done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=False)
+    if check and done.returncode != 0:
+        pytest.fail(f"docker {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}", pytrace=False)
+    return done.stdout.strip()
+
+
+def image_from_env(variable: str) -> str:
+    ref = os.environ.get(variable, "").strip()
+    if not ref:
+        pytest.fail(f"{variable} is not set: run `make test` (it exports it from build/images.env)", pytrace=False)
+    docker("image", "inspect", ref)
+    return ref
+
+
+class ServingContainer:
+    def __init__(self, image: str, model_dir: Path, docker_args: tuple[str, ...] = (), env: dict | None = None):
+        args = ["run", "-d", "-p", "127.0.0.1::8080", "-v", f"{model_dir}:/opt/ml/model:ro", *docker_args]
+        for key, value in (env or {}).items():
+            args += ["-e", f"{key}={value}"]
+        self.id = docker(*args, image, "serve")
+        port = docker("port", self.id, "8080/tcp").splitlines()[0].rsplit(":", 1)[1]
+        self.url = f"http://127.0.0.1:{port}"
+        self.port = int(port)
+
+    def ping(self) -> int:
+        try:
+            return requests.get(f"{self.url}/ping", timeout=5).status_code
+        except requests.ConnectionError:
+            return 0
+
+    def running(self) -> bool:
+        return docker("inspect", "--format", "{{.State.Running}}", self.id, check=False) == "true"
+
+    def wait_healthy(self) -> None:
+        deadline = time.monotonic() + PING_DEADLINE_SECONDS
+        while self.ping() != 200:
+            if not self.running() or time.monotonic() > deadline:
+                pytest.fail(f"serving container never became healthy:\n{self.logs()[-5000:]}", pytrace=False)
+            time.sleep(1)
+
+    def logs(self) -> str:
+        done = subprocess.run(["docker", "logs", self.id], capture_output=True, text=True, check=False)
+        return done.stdout + done.stderr
+
+    def processes(self) -> list[dict]:
+        """Host-side view of the container's processes: pid, rss (KiB), user, command."""
+        out = docker("top", self.id, "-eo", "pid,rss,user,args")
+        rows = []
+        for line in out.splitlines()[1:]:
+            pid, rss, user, args = line.split(None, 3)
+            rows.append({"pid": int(pid), "rss_kib": int(rss), "user": user, "args": args})
+        return rows
+
+    def remove(self) -> None:
+        subprocess.run(["docker", "rm", "-f", self.id], capture_output=True, check=False)

@@ -1,0 +1,93 @@
+"""Find AWS credentials and registry tokens in image layers, logs and text, streaming (images are GBs)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import tarfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+PATTERNS = re.compile(
+    rb"(?P<key_id>(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z2-7]{16}(?![A-Z0-9]))"
+    rb"|(?P<secret>aws_secret_access_key\s*[=:]\s*[\"']?[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+]))"
+    rb"|(?P<session>aws_session_token\s*[=:]\s*[\"']?[A-Za-z0-9/+=]{100,})"
+    # ECR's GetAuthorizationToken is base64("AWS:<token>"): docker's config.json stores it under "auth".
+    rb"|(?P<registry_auth>\"auth\"\s*:\s*\"QVdTO[A-Za-z0-9+/=]{20,})"
+    rb"|(?P<ecr_token>QVdTOmV5[A-Za-z0-9+/=]{100,})",
+    re.IGNORECASE,
+)
+# AWS's own documentation keys, which SDKs and docs ship on purpose.
+ALLOWED = (b"AKIAIOSFODNN7EXAMPLE", b"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+SENSITIVE_PATHS = re.compile(r"(^|/)(\.aws/credentials|\.docker/config\.json)$")
+CHUNK = 4 * 1024 * 1024
+OVERLAP = 512
+
+
+def scan_stream(chunks: Iterable[bytes]) -> Iterator[tuple[str, bytes]]:
+    """(kind, match) for every hit; chunks overlap so a secret split across reads is still found."""
+    tail = b""
+    seen = set()
+    for chunk in chunks:
+        data = tail + chunk
+        for match in PATTERNS.finditer(data):
+            value = match.group(0)
+            if any(allowed in value for allowed in ALLOWED) or value in seen:
+                continue
+            seen.add(value)
+            yield match.lastgroup, value
+        tail = data[-OVERLAP:]
+
+
+def _read_chunks(stream) -> Iterator[bytes]:
+    while chunk := stream.read(CHUNK):
+        yield chunk
+
+
+def scan_tar(stream, where: str) -> Iterator[str]:
+    """Findings in a tar stream (files, and nested layer tars as docker save writes them)."""
+    with tarfile.open(fileobj=stream, mode="r|") as archive:
+        for member in archive:
+            name = f"{where}:{member.name}"
+            if SENSITIVE_PATHS.search(member.name) and member.isfile():
+                yield f"{name}: credentials file present"
+            if not member.isfile():
+                continue
+            content = archive.extractfile(member)
+            if member.name.endswith("layer.tar"):
+                yield from scan_tar(content, name)
+                continue
+            for kind, value in scan_stream(_read_chunks(content)):
+                yield f"{name}: {kind} {value[:12].decode(errors='replace')}..."
+
+
+def scan_image(image: str) -> tuple[list[str], int]:
+    """Findings in every layer of `image` (and its config), and how many bytes were scanned."""
+    process = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE)
+    counted = _Counting(process.stdout)
+    try:
+        findings = list(scan_tar(counted, image))
+    finally:
+        process.stdout.close()
+        process.wait()
+    assert process.returncode == 0, f"docker save {image} failed"
+    return findings, counted.total
+
+
+def scan_files(paths: Iterable[Path]) -> list[str]:
+    findings = []
+    for path in paths:
+        with open(path, "rb") as handle:
+            findings += [f"{path}: {kind}" for kind, _ in scan_stream(_read_chunks(handle))]
+    return findings
+
+
+class _Counting:
+    def __init__(self, stream):
+        self.stream = stream
+        self.total = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        self.total += len(data)
+        return data

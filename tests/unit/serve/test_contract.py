@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from serve_container.contract import Settings, SettingsError, load_settings
+
+
+def test_defaults_match_the_sagemaker_contract():
+    settings = load_settings({})
+    assert settings.port == 8080
+    assert settings.model_dir == Path("/opt/ml/model")
+    assert settings.max_payload_bytes == 6 * 1024 * 1024
+    assert settings.grpc_deadline_seconds < settings.gunicorn_timeout_seconds
+    assert settings.default_accept == "application/json"
+    assert not settings.enable_batching
+
+
+def test_dlc_names_are_read():
+    settings = load_settings(
+        {
+            "SAGEMAKER_BIND_TO_PORT": "9090",
+            "SAGEMAKER_GUNICORN_WORKERS": "3",
+            "SAGEMAKER_GUNICORN_THREADS": "2",
+            "SAGEMAKER_GUNICORN_TIMEOUT_SECONDS": "30",
+            "SAGEMAKER_TFS_DEFAULT_MODEL_NAME": "resnet",
+            "SAGEMAKER_TFS_ENABLE_BATCHING": "TRUE",
+            "SAGEMAKER_TFS_MAX_BATCH_SIZE": "32",
+            "SAGEMAKER_TFS_BATCH_TIMEOUT_MICROS": "500",
+            "SAGEMAKER_TFS_NUM_BATCH_THREADS": "2",
+            "SAGEMAKER_TFS_MAX_ENQUEUED_BATCHES": "7",
+            "SAGEMAKER_TFS_INTRA_OP_PARALLELISM": "2",
+            "SAGEMAKER_TFS_INTER_OP_PARALLELISM": "1",
+            "SAGEMAKER_MAX_PAYLOAD_IN_MB": "100",
+            "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv",
+            "BYOC_MODEL_DIR": "/tmp/m",
+        }
+    )
+    assert (settings.port, settings.workers, settings.threads) == (9090, 3, 2)
+    assert settings.gunicorn_timeout_seconds == 30 and settings.grpc_deadline_seconds == 25
+    assert settings.model_name == "resnet" and settings.enable_batching
+    assert (settings.max_batch_size, settings.batch_timeout_micros) == (32, 500)
+    assert (settings.num_batch_threads, settings.max_enqueued_batches) == (2, 7)
+    assert (settings.intra_op_parallelism, settings.inter_op_parallelism) == (2, 1)
+    assert settings.max_payload_bytes == 100 * 1024 * 1024
+    assert settings.default_accept == "text/csv"
+    assert settings.model_dir == Path("/tmp/m")
+    assert settings.max_concurrent_transforms == 6
+
+
+def test_batch_transform_queues_deep_like_the_dlc():
+    assert load_settings({"SAGEMAKER_BATCH": "true"}).max_enqueued_batches == 100_000_000
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"SAGEMAKER_BIND_TO_PORT": "http"}, "SAGEMAKER_BIND_TO_PORT"),
+        ({"SAGEMAKER_BIND_TO_PORT": "70000"}, "SAGEMAKER_BIND_TO_PORT"),
+        ({"SAGEMAKER_GUNICORN_WORKERS": "0"}, "SAGEMAKER_GUNICORN_WORKERS"),
+        ({"SAGEMAKER_TFS_ENABLE_BATCHING": "maybe"}, "SAGEMAKER_TFS_ENABLE_BATCHING"),
+        ({"SAGEMAKER_MAX_PAYLOAD_IN_MB": "101"}, "SAGEMAKER_MAX_PAYLOAD_IN_MB"),
+        ({"SAGEMAKER_TFS_DEFAULT_MODEL_NAME": "../etc"}, "SAGEMAKER_TFS_DEFAULT_MODEL_NAME"),
+        ({"SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "image/png"}, "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"),
+        ({"BYOC_LOG_LEVEL": "chatty"}, "BYOC_LOG_LEVEL"),
+        ({"BYOC_GRACEFUL_TIMEOUT_SECONDS": "29"}, "BYOC_GRACEFUL_TIMEOUT_SECONDS"),
+        ({"SAGEMAKER_BATCH_STRATEGY": "ALL"}, "SAGEMAKER_BATCH_STRATEGY"),
+        ({"BYOC_TFS_GRPC_PORT": "8080"}, "BYOC_TFS_GRPC_PORT"),
+        (
+            {"SAGEMAKER_GUNICORN_TIMEOUT_SECONDS": "10", "BYOC_GRPC_DEADLINE_SECONDS": "10"},
+            "BYOC_GRPC_DEADLINE_SECONDS",
+        ),
+    ],
+)
+def test_bad_values_name_the_variable(env, named):
+    with pytest.raises(SettingsError, match=named):
+        load_settings(env)
+
+
+def test_settings_are_frozen():
+    with pytest.raises(AttributeError):
+        load_settings({}).port = 1  # type: ignore[misc]
+    assert isinstance(load_settings({}), Settings)
+
+
+def test_blank_values_mean_default():
+    assert load_settings({"SAGEMAKER_BIND_TO_PORT": "  "}).port == 8080

@@ -1,0 +1,1 @@
+"""Unit tests for train_container and scripts/prepare_data.py."""

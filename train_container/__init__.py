@@ -1,0 +1,1 @@
+"""Training container: the SageMaker /opt/ml contract, TFRecord input, strategies, export."""

@@ -1,0 +1,61 @@
+"""SavedModel for TF Serving: `model/<version>/` with `serving_default` (uint8 `image` -> `probabilities`).
+
+Also `assets/labels.txt` (one class per line) and, from `source_dir`, the optional `model/code/`
+(inference.py, requirements.txt, lib/) that the serving container loads.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import tensorflow as tf
+import tf_keras
+
+from train_container.contract import TrainingEnv
+from train_container.models import INPUT_NAME, OUTPUT_NAME
+
+CODE_ITEMS = ("inference.py", "requirements.txt", "lib")
+
+
+def export_model(model: tf_keras.Model, settings: TrainingEnv) -> Path:
+    hp = settings.hyperparameters
+    target = settings.export_dir
+    # TF Serving polls model/ for numeric version dirs: build under a non-numeric name and rename at the
+    # end, so a half-written version is never loaded.
+    partial = target.with_name(f".{target.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    spec = tf.TensorSpec([None, hp.image_height, hp.image_width, 3], tf.uint8, name=INPUT_NAME)
+
+    @tf.function(input_signature=[spec])
+    def serve(image):
+        return {OUTPUT_NAME: model(image, training=False)}
+
+    try:
+        tf.saved_model.save(model, str(partial), signatures={"serving_default": serve})
+        assets = partial / "assets"
+        assets.mkdir(exist_ok=True)
+        (assets / "labels.txt").write_text("".join(f"{label}\n" for label in settings.labels))
+        shutil.rmtree(target, ignore_errors=True)
+        partial.rename(target)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    if hp.source_dir is not None:
+        copy_code(Path(hp.source_dir), settings.code_dir)
+    return target
+
+
+def copy_code(source: Path, destination: Path) -> list[str]:
+    """Copy the serving hooks the DLC-style `model/code/` layout expects; other files stay out."""
+    copied = []
+    for name in CODE_ITEMS:
+        item = source / name
+        if item.is_dir():
+            shutil.copytree(item, destination / name, dirs_exist_ok=True)
+        elif item.is_file():
+            destination.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(item, destination / name)
+        else:
+            continue
+        copied.append(name)
+    return copied
