@@ -9,7 +9,7 @@ TEST_DIRS := tests/unit tests/integration tests/container tests/reliability
 export TF_CPP_MIN_LOG_LEVEL := 2
 export TF_USE_LEGACY_KERAS := 1
 
-.PHONY: test host-packages venv engine images clean-images lint
+.PHONY: test demo smoke bench bench-quick host-packages venv engine images clean-images lint
 
 host-packages:
 	@bash dev/install_host_packages.sh
@@ -23,6 +23,28 @@ engine: host-packages
 # Local stand-in bases + both product images, tagged by a hash of their inputs; writes build/images.env.
 images: venv engine
 	@$(PYTHON) dev/images.py
+
+# The main job end to end on real data shipped in scikit-learn (no download, no AWS). Your own data:
+#   make demo DATA=cifar-10-python.tar.gz SOURCE=cifar10   (or SOURCE=cinic10 / folder with DATA=<dir>)
+DEMO_OUT ?= demo-output
+SOURCE ?= folder
+demo: images
+	@set -a && source build/images.env && set +a && $(PYTHON) -m scripts.demo \
+	  --train-image "$$BYOC_TRAIN_IMAGE" --serve-image "$$BYOC_SERVE_IMAGE" --output $(DEMO_OUT) \
+	  $(if $(DATA),--data $(DATA) --source $(SOURCE))
+
+# docker-compose train -> serve -> smoke client; exits with the client's code.
+smoke: images
+	@set -a && source build/images.env && set +a && bash dev/smoke.sh
+
+# Ratios of ours vs bare TF / TF Serving, measured side by side -> bench/RESULTS.md (< 15 min warm).
+# A subset: make bench BENCH_ONLY=p1,p3
+bench: images
+	@set -a && source build/images.env && set +a && $(PYTHON) -m bench
+
+bench-quick: images
+	@set -a && source build/images.env && set +a && BENCH_QUICK=1 BENCH_OUTPUT=build/bench/RESULTS-quick.md \
+	  $(PYTHON) -m bench
 
 test: images
 	@set -a && source build/images.env && set +a && $(PYTHON) -m pytest $(TEST_DIRS)

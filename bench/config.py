@@ -43,7 +43,7 @@ class Sizes:
 
 FULL = Sizes(
     reader_copies=3,
-    reader_rounds=9,
+    reader_rounds=15,
     batch_size=64,
     train_steps=20,
     train_rounds=5,

@@ -35,7 +35,8 @@ def uptime() -> str:
 
 def run_child(module: str, config: BenchConfig, scratch: Path) -> tuple[list[Row], bool]:
     rows_file = scratch / f"{module}.json"
-    log_file = scratch / f"{module}.log"
+    log_file = config.work_dir / "logs" / f"{module}.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
     env = quiet_tf_env()
     env["PYTHONPATH"] = str(REPO_ROOT)
     with open(log_file, "w") as log:
@@ -49,7 +50,7 @@ def run_child(module: str, config: BenchConfig, scratch: Path) -> tuple[list[Row
         return load_rows(rows_file), True
     tail = log_file.read_text(errors="replace")[-LOG_TAIL_CHARS:]
     reason = "timed out" if code is None else f"exit {code}"
-    print(f"{module} failed ({reason}); log tail:\n{tail}", file=sys.stderr)
+    print(f"{module} failed ({reason}); log {log_file}, tail:\n{tail}", file=sys.stderr)
     last = [line for line in tail.splitlines() if line.strip()][-1:] or ["no output"]
     return [failed_row(module.split(".")[1], f"{reason}: {last[0][:200]}")], False
 

@@ -30,6 +30,8 @@ def interleave(contenders: Mapping[str, Callable[[], float]], rounds: int, warmu
         order = list(contenders) if index % 2 == 0 else list(reversed(contenders))
         for name in order:
             samples[name].append(contenders[name]())
+        # Per-round numbers go to the child's log (build/bench/logs/) for anyone chasing a noisy ratio.
+        print(f"round {index}: " + ", ".join(f"{name}={samples[name][-1]:.4g}" for name in contenders), flush=True)
     return samples
 
 

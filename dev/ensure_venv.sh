@@ -6,7 +6,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 venv=.venv
 stamp="$venv/.byoc-requirements.sha256"
-inputs=(requirements/constraints.txt requirements/dev.txt pyproject.toml dev/ensure_venv.sh)
+inputs=(requirements/constraints.txt requirements/dev-constraints.txt requirements/dev.txt pyproject.toml dev/ensure_venv.sh)
 wanted="$(cat "${inputs[@]}" | sha256sum | cut -d' ' -f1)"
 
 if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$wanted" ]]; then

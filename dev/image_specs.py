@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,3 +181,13 @@ def read_package_list(text: str) -> list[str]:
 
 def env_file(refs: Mapping[str, str]) -> str:
     return "".join(f"{key}={value}\n" for key, value in sorted(refs.items()))
+
+
+def superseded_refs(listing: Iterable[str], spec: ImageSpec, current_tag: str) -> list[str]:
+    """Older hash tags of spec's repository (from `docker image ls` refs), to untag after a build."""
+    keep = {f"{spec.repository}:{current_tag}", spec.alias}
+    return sorted(
+        ref for ref in listing
+        if ref.rsplit(":", 1)[0] == spec.repository and ref not in keep
+        and re.fullmatch(rf"[0-9a-f]{{{TAG_LENGTH}}}", ref.rsplit(":", 1)[1])
+    )  # fmt: skip

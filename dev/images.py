@@ -157,10 +157,25 @@ def build_image(
         _say(f"  {ref} built in {time.monotonic() - started:.0f} s")
     if spec.alias:
         subprocess.run(["docker", "tag", ref, spec.alias], check=True)
+    _untag_superseded(spec, tag)
     path = _manifest_path(settings, spec)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(current, indent=1, sort_keys=True))
     return ref
+
+
+def _untag_superseded(spec: ImageSpec, tag: str) -> None:
+    # Every pin change makes new multi-GB bases; untagging old ones lets Docker free the layers nothing else
+    # uses. Without --force, images still used by containers or by other images stay.
+    old = image_specs.superseded_refs(_local_refs(), spec, tag)
+    if old:
+        subprocess.run(["docker", "image", "rm", *old], capture_output=True, check=False)
+        _say(f"  untagged {len(old)} superseded {spec.repository} tag(s)")
+
+
+def _local_refs() -> list[str]:
+    command = ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()
 
 
 def build_all(settings: Settings) -> dict[str, str]:
@@ -182,10 +197,7 @@ def build_all(settings: Settings) -> dict[str, str]:
 def clean(settings: Settings) -> None:
     repositories = {spec.repository for spec in image_specs.ALL_SPECS}
     aliases = [spec.alias for spec in image_specs.ALL_SPECS if spec.alias]
-    listing = subprocess.run(
-        ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"],
-        capture_output=True, text=True, check=True,
-    ).stdout.split()  # fmt: skip
+    listing = _local_refs()
     refs = [ref for ref in listing if ref.rsplit(":", 1)[0] in repositories]
     refs += [alias for alias in aliases if alias in listing]
     if refs:

@@ -21,8 +21,8 @@ from train_container.errors import ConfigError
 MULTI_PROCESS = ("horovod", "multiworker", "parameter_server")
 
 
-def _identity(optimizer: Any) -> Any:
-    return optimizer
+def _identity(value: Any) -> Any:
+    return value
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,9 @@ class Runtime:
     shard_count: int = 1
     wrap_optimizer: Callable[[Any], Any] = _identity
     callbacks: tuple[Any, ...] = ()
+    # Makes every process adopt the chief's value (e.g. the resume epoch: only the chief may hold a checkpoint,
+    # and ranks that disagree on the epoch count would wait on each other's allreduce forever).
+    from_chief: Callable[[Any], Any] = _identity
 
 
 def resolve_distribution(settings: TrainingEnv) -> str:

@@ -42,7 +42,7 @@ def run(settings: TrainingEnv, runtime: Runtime, stop: StopRequest | None = None
             metrics=["accuracy"],
         )
         checkpointer = Checkpointer(settings.checkpoint_dir, model, runtime)
-        start = checkpointer.restore()
+        start = runtime.from_chief(checkpointer.restore())
     log.info(
         "runtime=%s replicas=%d rank=%d/%d lr=%g start_epoch=%d of %d",
         runtime.name, runtime.replicas, runtime.rank, runtime.size, learning_rate, start + 1, hp.epochs,

@@ -124,6 +124,7 @@ def decode_csv(body: bytes, signature: Signature) -> dict[str, np.ndarray]:
     return {spec.name: conform(rows, spec, "CSV", add_batch_axis=False)}
 
 
+_MAX_NPY_DIM = 2**31 - 1
 _NPY_HEADER_READERS = {
     (1, 0): np.lib.format.read_array_header_1_0,
     (2, 0): np.lib.format.read_array_header_2_0,
@@ -140,6 +141,9 @@ def _check_npy_header(body: bytes) -> None:
         shape, _, dtype = _NPY_HEADER_READERS[version](stream)
     except Exception as exc:  # numpy literal_evals the header: SyntaxError, TokenError, OverflowError...
         raise ValueError(f"unreadable .npy header: {type(exc).__name__}: {exc}") from None
+    if any(dim > _MAX_NPY_DIM for dim in shape):
+        # An empty array may declare absurd dimensions; casting it later overflows numpy's size arithmetic.
+        raise ValueError(f"the header declares shape {shape}; dimensions are limited to {_MAX_NPY_DIM}")
     declared = dtype.itemsize * int(np.prod(shape, dtype=object))
     if declared > len(body) - stream.tell():
         raise ValueError(f"the header declares shape {shape} ({declared} bytes) but the payload is smaller")

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import bcrypt
 import boto3
+import docker
 import pytest
 import requests
 
-import docker
 from scripts import build_and_push as bp
 from tests.integration.scripts.moto_server import moto_server
 from tests.support.processes import free_port, run_process

@@ -210,7 +210,7 @@ def _pins(constraints: str) -> dict[str, str]:
 
 
 def test_sdk_constraints_override_gunicorn_alone():
-    project = sdk_venv.CONSTRAINTS.read_text()
+    project = sdk_venv.project_pins()
     derived = _pins(sdk_venv.sdk_constraints(project))
     expected = {**_pins(project), **sdk_venv.OVERRIDES}
     assert derived == expected
@@ -220,7 +220,7 @@ def test_sdk_constraints_override_gunicorn_alone():
 
 def test_sdk_venv_keeps_the_project_pins(sdk_python):
     """The SDK must not move the stack it talks to: same numpy/protobuf/boto3 as the project, SDK as pinned."""
-    pins = _pins(sdk_venv.CONSTRAINTS.read_text())
+    pins = _pins(sdk_venv.project_pins())
     names = ["numpy", "protobuf", "boto3", "botocore", "sagemaker-core", "sagemaker-train", "mlflow"]
     probe = (
         "import json, sys; from importlib.metadata import version; "

@@ -59,12 +59,12 @@ class ServingContainer:
         return done.stdout + done.stderr
 
     def processes(self) -> list[dict]:
-        """Host-side view of the container's processes: pid, rss (KiB), user, command."""
-        out = docker("top", self.id, "-eo", "pid,rss,user,args")
+        """Host-side view of the container's processes: pid, rss (KiB), numeric uid, command."""
+        out = docker("top", self.id, "-eo", "pid,rss,uid,args")
         rows = []
         for line in out.splitlines()[1:]:
-            pid, rss, user, args = line.split(None, 3)
-            rows.append({"pid": int(pid), "rss_kib": int(rss), "user": user, "args": args})
+            pid, rss, uid, args = line.split(None, 3)
+            rows.append({"pid": int(pid), "rss_kib": int(rss), "uid": int(uid), "args": args})
         return rows
 
     def remove(self) -> None:

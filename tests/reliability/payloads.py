@@ -6,6 +6,7 @@ way real clients and disks do: truncation, flipped bytes, forged headers and len
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import json
@@ -32,7 +33,7 @@ def _save(image: Image.Image, fmt: str) -> bytes | None:
     return buffer.getvalue()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def bomb_png(width: int = 6000, height: int = 6000) -> bytes:
     """Tiny on the wire, 36 Mpx once decoded: a decompression bomb (over the 25 Mpx default limit)."""
     return _save(Image.new("L", (width, height)), "PNG")
@@ -62,10 +63,8 @@ def valid_images(draw, formats=("PNG", "JPEG")) -> bytes:
     seed = draw(st.integers(0, 2**16))
     pixels = np.random.default_rng(seed).integers(0, 256, size=(height, width, 3), dtype=np.uint8)
     image = Image.fromarray(pixels)
-    try:
+    with contextlib.suppress(ValueError):
         image = image.convert(mode)
-    except ValueError:
-        pass
     data = _save(image, fmt)
     return data if data is not None else _save(Image.fromarray(pixels), fmt)
 
@@ -164,7 +163,8 @@ _SCALARS = (
     | st.text(max_size=8)
 )
 _JSON_VALUES = st.recursive(
-    _SCALARS, lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
     max_leaves=40,
 )
 

@@ -139,7 +139,6 @@ def test_split_tfrecord_multirecord_up_to_max_payload(batch_endpoint):
 )
 def test_split_line_multirecord_assembled_by_line(batch_endpoint, content_type, accept):
     limit = budget.BATCH_MAX_PAYLOAD_MB * MB
-    count = 1200 if content_type == "text/csv" else 900
 
     def line(index: int) -> bytes:
         flat = tagged_pixels(index)
@@ -147,6 +146,7 @@ def test_split_line_multirecord_assembled_by_line(batch_endpoint, content_type, 
             return ",".join(map(str, flat.reshape(-1).tolist())).encode()
         return json.dumps(flat.tolist(), separators=(",", ":")).encode()
 
+    count = int(2.5 * limit / len(line(0)))  # two full requests and a partial third
     records = [line(i) for i in range(count)]
     bodies = pack(records, limit, b"\n")
     out_lines = []

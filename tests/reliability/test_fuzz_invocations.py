@@ -45,9 +45,7 @@ def test_app_answers_hostile_bodies_with_4xx_json(app_client, media):
     @fuzz_settings(budget.FUZZ_CASES_PER_TYPE)
     @given(body=STRATEGIES[media], route=st.sampled_from(routes))
     def run(body, route):
-        response = app_client.post(
-            "/invocations", data=body, headers={"Content-Type": media, HEADER: ROUTES[route]}
-        )
+        response = app_client.post("/invocations", data=body, headers={"Content-Type": media, HEADER: ROUTES[route]})
         outcomes[check_response(media, response.status_code, response.content_type, response.data)] += 1
 
     run()

@@ -14,6 +14,7 @@ _SIGNALLED = re.compile(
 _EXITED = re.compile(r"Process name:\s*\[\[\d+,\d+\],(?P<rank>\d+)\]\s*Exit code:\s*(?P<code>\d+)", re.S)
 _LOST_DAEMON = re.compile(r"Remote daemon:\s*\S+ on node (?P<host>\S+)")
 _TAGGED = re.compile(r"^\[\d+,(?P<rank>\d+)\]<(?:stdout|stderr)>:(?P<text>.*)$")
+_ERROR_LINE = re.compile(r"^(ERROR: |[A-Za-z_.]*(Error|Exception)\b.*: )")
 _NO_SSH = re.compile(r"(ssh: .*|Permission denied.*|Host key verification failed.*)")
 
 
@@ -26,11 +27,14 @@ class DistributedFailure(TrainingError):
 
 
 def _last_words(lines: Sequence[str], rank: str) -> str:
-    """The failing rank's last non-empty line (usually the exception), from --tag-output lines."""
+    """The failing rank's last error line (`ERROR: ...` from `train`, or `SomeError: ...`), if it printed one.
+
+    A rank killed by a signal prints nothing: its last log line says nothing about the cause, so none.
+    """
     for line in reversed(lines):
         tagged = _TAGGED.match(line)
-        if tagged and tagged["rank"] == rank and tagged["text"].strip():
-            return tagged["text"].strip()
+        if tagged and tagged["rank"] == rank and _ERROR_LINE.match(tagged["text"].strip()):
+            return tagged["text"].strip().removeprefix("ERROR: ")
     return ""
 
 

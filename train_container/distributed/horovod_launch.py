@@ -17,7 +17,7 @@ from train_container.distributed.mpi_command import build_mpirun_command, parse_
 from train_container.distributed.mpi_runner import ForwardSignals, MpirunProcess
 from train_container.distributed.sshd import start_sshd, wait_for_sshd
 from train_container.distributed.topology import Topology, build_topology
-from train_container.errors import TrainingError
+from train_container.errors import StoppedError, TrainingError
 
 # Hosts of one job start within seconds of each other, but image pulls can differ by minutes.
 WAIT_FOR_HOSTS_SECONDS = 600
@@ -68,10 +68,14 @@ def _run_mpirun(command: list[str], topology: Topology, coordinator: MasterCoord
         if coordinator.lost_reason is not None:
             raise DistributedFailure(coordinator.lost_reason)
     mpirun.start()
-    with ForwardSignals(mpirun):
+    with ForwardSignals(mpirun) as forwarded:
         result = mpirun.wait()
     if result.returncode == 0 and result.abort_reason is None:
         return 0
+    if forwarded.received is not None:
+        raise StoppedError(
+            f"stopped by {forwarded.received}: mpirun relayed it to every rank; training did not finish"
+        )
     headline = result.abort_reason or describe_mpirun_failure(result.returncode, result.tail, topology.hosts)
     raise DistributedFailure(headline, result.returncode or 1)
 

@@ -98,9 +98,11 @@ class ForwardSignals:
     def __init__(self, process: MpirunProcess):
         self._process = process
         self._previous: dict[int, object] = {}
+        self.received: str | None = None
 
     def _handle(self, signum, frame) -> None:
         print(f"launcher got signal {signum}: stopping every rank", file=sys.stderr, flush=True)
+        self.received = signal.Signals(signum).name
         self._process.terminate()
 
     def __enter__(self):

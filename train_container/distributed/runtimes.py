@@ -58,7 +58,14 @@ def horovod(settings: TrainingEnv) -> Runtime:
         shard_count=size,
         wrap_optimizer=hvd.DistributedOptimizer,
         callbacks=callbacks,
+        from_chief=_broadcast_from_rank0,
     )
+
+
+def _broadcast_from_rank0(value):
+    import horovod.tensorflow as hvd_tf
+
+    return hvd_tf.broadcast_object(value, root_rank=0)
 
 
 def _resolver(config: Mapping[str, Any]):

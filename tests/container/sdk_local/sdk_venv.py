@@ -15,10 +15,11 @@ from collections.abc import Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
-CONSTRAINTS = ROOT / "requirements" / "constraints.txt"
+# Image pins + tooling pins (dev-constraints.txt includes constraints.txt with `-c`, which a copy cannot follow).
+CONSTRAINTS = (ROOT / "requirements" / "constraints.txt", ROOT / "requirements" / "dev-constraints.txt")
 VENV_DIR = ROOT / "build" / "sdk-local-venv"
 STAMP_NAME = ".sdk-constraints.sha256"
-REQUIREMENTS = ("sagemaker-train",)  # its version, and mlflow's, come from constraints.txt
+REQUIREMENTS = ("sagemaker-train",)  # its version, and mlflow's, come from dev-constraints.txt
 # Pins that must differ from constraints.txt inside the SDK venv only (see module docstring).
 OVERRIDES: Mapping[str, str] = {"gunicorn": "26.2.0"}
 INSTALL_TIMEOUT_SECONDS = 900
@@ -30,6 +31,13 @@ class SdkVenvError(RuntimeError):
 
 def _package_name(line: str) -> str:
     return line.split("==", 1)[0].split(">", 1)[0].split("<", 1)[0].strip().lower()
+
+
+def project_pins() -> str:
+    """Every project pin as one constraints text (the `-c` include is dropped: the copy stands alone)."""
+    return "\n".join(
+        line for path in CONSTRAINTS for line in path.read_text().splitlines() if not line.startswith("-c ")
+    )
 
 
 def sdk_constraints(project_constraints: str, overrides: Mapping[str, str] = OVERRIDES) -> str:
@@ -65,7 +73,7 @@ def _run(argv: list[str]) -> None:
 
 def ensure_sdk_venv(venv_dir: Path = VENV_DIR) -> Path:
     """Create or refresh the SDK venv when its constraints changed; returns its python."""
-    constraints = sdk_constraints(CONSTRAINTS.read_text())
+    constraints = sdk_constraints(project_pins())
     wanted = hashlib.sha256((constraints + " ".join(REQUIREMENTS)).encode()).hexdigest()
     python = venv_dir / "bin" / "python"
     stamp = venv_dir / STAMP_NAME

@@ -40,12 +40,13 @@ def test_single_device_trains_logs_metrics_and_exports(sm_tree):
 
 
 def test_mirrored_on_two_logical_cpus(sm_tree):
-    root = sm_tree({"distribution": "mirrored", "cpu_replicas": 2, "augment": False})
+    # Twice the global batch means half the updates per epoch: 4 epochs match the single-device run's 2.
+    root = sm_tree({"distribution": "mirrored", "cpu_replicas": 2, "augment": False, "epochs": 4})
     result = run_train(root)
     assert result.returncode == 0, result.stderr[-3000:]
     # Global batch 32 and LR x2 across two replicas.
     assert "runtime=mirrored replicas=2" in result.stderr and "lr=0.004" in result.stderr
-    assert len(epoch_lines(result.stdout)) == 2
+    assert len(epoch_lines(result.stdout)) == 4
     assert_trained_model(root)
 
 

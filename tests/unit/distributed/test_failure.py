@@ -41,9 +41,17 @@ therefore will terminate the job.
 --------------------------------------------------------------------------""".splitlines()
 
 
-def test_killed_rank_named_with_host_signal_and_last_words():
+def test_killed_rank_named_with_host_and_signal_not_its_last_log_line():
     assert describe_mpirun_failure(137, KILLED, ["algo-1"]) == (
-        "Horovod rank 1 on host vm was killed by signal 9 (Killed): boom"
+        "Horovod rank 1 on host vm was killed by signal 9 (Killed)"
+    )
+
+
+def test_rank_error_from_train_is_quoted():
+    lines = ["[1,1]<stderr>:ERROR: TensorFlow ResourceExhaustedError: OOM when allocating", *KILLED[3:]]
+    assert describe_mpirun_failure(137, lines, ["algo-1"]) == (
+        "Horovod rank 1 on host vm was killed by signal 9 (Killed): "
+        "TensorFlow ResourceExhaustedError: OOM when allocating"
     )
 
 

@@ -104,3 +104,16 @@ def test_every_copied_path_passes_the_dockerignore():
         if spec.base:
             for source in _copy_sources(spec.recipe):
                 assert any(source == a or source.startswith(a + "/") for a in allowed), source
+
+
+def test_superseded_refs_are_older_hash_tags_of_the_same_repository_only():
+    spec = image_specs.TRAINING_BASE
+    listing = [
+        "byoc-local/tensorflow-training:aaaaaaaaaaaa",
+        "byoc-local/tensorflow-training:bbbbbbbbbbbb",
+        "byoc-local/tensorflow-training:2.16.2-cpu",
+        "byoc-local/tensorflow-training:my-experiment",
+        "byoc/tensorflow-training:cccccccccccc",
+        "byoc-local/tensorflow-inference:dddddddddddd",
+    ]
+    assert image_specs.superseded_refs(listing, spec, "bbbbbbbbbbbb") == ["byoc-local/tensorflow-training:aaaaaaaaaaaa"]
