@@ -149,18 +149,19 @@ class Service:
                 request.headers.get("Accept"), self.settings.default_accept, self.settings.top_k
             )
         signatures = self.client.signatures(route.model_name, route.version)
+        chunk_size = self.settings.chunk_size
         if media is None:
             result = call_hook(self.hooks.input_handler, input_stream(body), context)
             signature = pick_signature(signatures, route.signature_name)
             inputs = hook_inputs(result, signature)
+            g.batch, chunks = batch_size(inputs), decoders.split_batch(inputs, chunk_size)
         else:
             name = route.signature_name
             if media == "application/json" and not name:
                 name = json_signature_name(body)
             signature = pick_signature(signatures, name)
-            inputs = decoders.decode(media, body, signature, self.options)
-        g.batch = batch_size(inputs)
-        outputs, served = self.client.predict(route.model_name, route.version, signature.name, inputs)
+            g.batch, chunks = decoders.decode_chunks(media, body, signature, self.options, chunk_size)
+        outputs, served = self.client.predict_chunks(route.model_name, route.version, signature.name, chunks)
 
         if self.hooks.output_handler:
             tfs = TfsResponse(encoders.encode("application/json", outputs), 200, outputs)

@@ -53,6 +53,7 @@ class Settings:
     tfrecord_image_key: str = "image/encoded"
     default_accept: str = "application/json"
     top_k: int = 0
+    predict_chunk_size: int = 64
     ping_cache_seconds: float = 1.0
     log_level: str = "INFO"
     enable_hooks: bool = True
@@ -62,6 +63,12 @@ class Settings:
     @property
     def max_payload_bytes(self) -> int:
         return self.max_payload_mb * MB
+
+    @property
+    def chunk_size(self) -> int:
+        """Records per Predict call: TF Serving's batching refuses a request over max_batch_size."""
+        limits = [size for size in (self.predict_chunk_size, self.enable_batching and self.max_batch_size) if size]
+        return min(limits) if limits else 0
 
     @property
     def code_dir(self) -> Path:
@@ -189,6 +196,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         tfrecord_image_key=env.raw("BYOC_TFRECORD_IMAGE_KEY") or "image/encoded",
         default_accept=default_accept,
         top_k=env.integer("BYOC_TOP_K", 0, 0, 1000),
+        # Big batches go to TF Serving in chunks so decoding the next overlaps inference of the last; 0 = one call.
+        predict_chunk_size=env.integer("BYOC_PREDICT_CHUNK_SIZE", 64, 0, 1_000_000),
         ping_cache_seconds=env.number("BYOC_PING_CACHE_SECONDS", 1.0, 0.0, 60.0),
         log_level=env.choice("BYOC_LOG_LEVEL", "INFO", LOG_LEVELS, upper=True),
         enable_hooks=env.boolean("BYOC_ENABLE_HOOKS", True),

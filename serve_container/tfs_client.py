@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import threading
+import time
+from collections import deque
+from collections.abc import Iterator
 
 import grpc
 import numpy as np
@@ -115,17 +118,47 @@ class TfsClient:
         self, model: str, version: int | None, signature_name: str, inputs: dict[str, np.ndarray]
     ) -> tuple[dict[str, np.ndarray], int | None]:
         """Outputs by name, and the model version that answered."""
+        return self.predict_chunks(model, version, signature_name, iter([inputs]))
+
+    def predict_chunks(
+        self,
+        model: str,
+        version: int | None,
+        signature_name: str,
+        chunks: Iterator[dict[str, np.ndarray]],
+        in_flight: int = 2,
+    ) -> tuple[dict[str, np.ndarray], int | None]:
+        """One Predict per chunk, outputs concatenated in input order.
+
+        Up to `in_flight` calls run while the next chunk is produced (decoded), so decoding overlaps inference.
+        One deadline covers the whole request: the sum of chunk calls must still answer before gunicorn's timeout.
+        """
         predict_stub, _ = self._stubs()
+        deadline = time.monotonic() + self.deadline
+        pending: deque = deque()
+        results: list = []
+        try:
+            for chunk in chunks:
+                request = self._request(model, version, signature_name, chunk)
+                remaining = max(0.001, deadline - time.monotonic())
+                pending.append(predict_stub.Predict.future(request, timeout=remaining))
+                while len(pending) >= in_flight:
+                    results.append(pending.popleft().result())
+            while pending:
+                results.append(pending.popleft().result())
+        except grpc.RpcError as error:
+            raise map_rpc_error(error) from None
+        finally:
+            for future in pending:  # a failed chunk or a bad record: nothing more is worth computing
+                future.cancel()
+        return _join(results)
+
+    def _request(self, model, version, signature_name, inputs: dict[str, np.ndarray]):
         request = predict_pb2.PredictRequest()
         self._spec(request, model, version, signature_name)
         for name, array in inputs.items():
             request.inputs[name].CopyFrom(to_tensor_proto(array))
-        try:
-            response = predict_stub.Predict(request, timeout=self.deadline)
-        except grpc.RpcError as error:
-            raise map_rpc_error(error) from None
-        served = response.model_spec.version.value if response.model_spec.HasField("version") else None
-        return {name: from_tensor_proto(t) for name, t in response.outputs.items()}, served
+        return request
 
     def model_available(self, model: str, timeout: float = 2.0) -> bool:
         return self.model_state(model, timeout)[0]
@@ -146,3 +179,14 @@ class TfsClient:
         if statuses and len(failed) == len(statuses):
             return False, "; ".join(f"version {v.version}: {v.status.error_message}" for v in failed)
         return False, None
+
+
+def _join(responses) -> tuple[dict[str, np.ndarray], int | None]:
+    """Concatenate chunk outputs along the batch axis; an unbatched (scalar) output is the same in every chunk."""
+    first = responses[0]
+    served = first.model_spec.version.value if first.model_spec.HasField("version") else None
+    outputs = {}
+    for name in first.outputs:
+        parts = [from_tensor_proto(response.outputs[name]) for response in responses]
+        outputs[name] = parts[0] if len(parts) == 1 or parts[0].ndim == 0 else np.concatenate(parts)
+    return outputs, served

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
 from serve_container.decoders import images, tabular, tfrecord
+from serve_container.decoders.arrays import batch_size
 from serve_container.errors import UnsupportedMediaType
 from serve_container.signature import Signature
 
@@ -50,7 +51,7 @@ def _tfrecords(body: bytes, signature: Signature, options: DecodeOptions):
         # A string vector input takes serialized tf.train.Examples (the model parses them itself).
         return {spec.name: images.images_to_batch(records, spec, options.max_image_pixels)}
     encoded = [tfrecord.example_image(r, options.image_key, i) for i, r in enumerate(records)]
-    return {spec.name: images.images_to_batch(encoded, spec, options.max_image_pixels)}
+    return {spec.name: images.images_to_batch(encoded, spec, options.max_image_pixels, first_index=0)}
 
 
 def _ignore_options(func):
@@ -81,3 +82,39 @@ def decode(
     media_type: str, body: bytes, signature: Signature, options: DecodeOptions
 ) -> dict[str, np.ndarray]:
     return DECODERS[media_type](body, signature, options)
+
+
+def decode_chunks(
+    media_type: str, body: bytes, signature: Signature, options: DecodeOptions, chunk_size: int
+) -> tuple[int, Iterator[dict[str, np.ndarray]]]:
+    """(batch size, inputs in chunks of at most `chunk_size` records; 0 = one chunk).
+
+    TFRecord bodies are framed and CRC-checked whole up front (a bad frame fails before anything is sent), then
+    their images are decoded a chunk at a time, so the caller can overlap decoding with inference.
+    """
+    if media_type == "application/x-tfrecord" and chunk_size:
+        records = tfrecord.split_records(body)
+        spec = signature.image_input()
+        if not (spec.is_string and spec.shape is not None and len(spec.shape) == 1):
+            return len(records), _tfrecord_chunks(records, spec, options, chunk_size)
+    inputs = decode(media_type, body, signature, options)
+    return batch_size(inputs), split_batch(inputs, chunk_size)
+
+
+def _tfrecord_chunks(records: list[bytes], spec, options: DecodeOptions, chunk_size: int):
+    for start in range(0, len(records), chunk_size):
+        encoded = [
+            tfrecord.example_image(record, options.image_key, start + offset)
+            for offset, record in enumerate(records[start : start + chunk_size])
+        ]
+        yield {spec.name: images.images_to_batch(encoded, spec, options.max_image_pixels, first_index=start)}
+
+
+def split_batch(inputs: dict[str, np.ndarray], chunk_size: int) -> Iterator[dict[str, np.ndarray]]:
+    """Slices along the batch axis (views, no copies); one chunk when chunk_size is 0 or the batch is small."""
+    total = batch_size(inputs)
+    if not chunk_size or total <= chunk_size or any(a.ndim == 0 for a in inputs.values()):
+        yield inputs
+        return
+    for start in range(0, total, chunk_size):
+        yield {name: array[start : start + chunk_size] for name, array in inputs.items()}

@@ -58,8 +58,14 @@ def decode_image(data: bytes, spec: TensorSpec, max_pixels: int, formats=ANY_IMA
     return pixels
 
 
-def images_to_batch(images: list[bytes], spec: TensorSpec, max_pixels: int, formats=ANY_IMAGE_FORMATS):
-    """One batch for the image input; string inputs get the encoded bytes as they are."""
+def images_to_batch(
+    images: list[bytes], spec: TensorSpec, max_pixels: int, formats=ANY_IMAGE_FORMATS, first_index: int | None = None
+):
+    """One batch for the image input; string inputs get the encoded bytes as they are.
+
+    Errors name the record (`first_index` + position) whenever the images are records of a request, i.e. when
+    `first_index` is given or there are several.
+    """
     if spec.is_string:
         batch = np.empty(len(images), dtype=object)
         batch[:] = images
@@ -69,9 +75,9 @@ def images_to_batch(images: list[bytes], spec: TensorSpec, max_pixels: int, form
         try:
             decoded.append(decode_image(data, spec, max_pixels, formats))
         except (BadRequest, PayloadTooLarge) as exc:
-            if len(images) == 1:
+            if first_index is None and len(images) == 1:
                 raise
-            raise type(exc)(f"record {index}: {exc.message}") from None
+            raise type(exc)(f"record {(first_index or 0) + index}: {exc.message}") from None
     shapes = {a.shape for a in decoded}
     if len(shapes) > 1:
         raise BadRequest(

@@ -20,6 +20,16 @@ ELSEWHERE = [
     "- Idle TF Serving restart, one slow request drained on SIGTERM: `tests/integration/serve/test_lifecycle.py`",
 ]
 
+FOUND = [
+    "- JSON/JSON Lines nested ~1000 deep: RecursionError -> 500 (now 400 'JSON nested too deeply').",
+    "- .npy header declaring a huge shape: numpy allocated it before reading -> MemoryError -> 500 (now 400).",
+    "- .npy header that does not parse (SyntaxError, TokenError) or overflows (OverflowError) -> 500 (now 400).",
+    "- empty .npy array with a 2**62 dimension: the dtype cast overflowed -> 500 (soak only; now 400).",
+    "- gRPC's default reconnect backoff (grows to 120 s) could keep /ping at 503 after a restarted TF Serving"
+    " was back; now capped at 1 s (see fault_tfs_killed.ping_200_after_tfs_back_s).",
+    "- /ping kept answering a cached 200 for up to 1 s after requests had already seen TF Serving down.",
+]
+
 
 def _table(rows: list[list], header: list[str]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -54,6 +64,7 @@ def render(data: dict) -> str:
             continue
         out += [f"## {section}", "", *[f"- {k}: {json.dumps(v)}" for k, v in sorted(values.items())], ""]
     out += ["## Covered by other tiers (run by `make test`, not duplicated here)", "", *ELSEWHERE, ""]
+    out += ["## Bugs these tests found (fixed in serve_container; pinned in test_regressions.py)", "", *FOUND, ""]
     return "\n".join(out)
 
 

@@ -20,7 +20,7 @@ from tests.integration.serve.conftest import serve_env, start_serve
 from tests.support import models
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-tf = pytest.importorskip("tensorflow")
+import tensorflow as tf  # the dev venv always has TF (requirements/dev.txt); tests compare against it
 
 
 @pytest.fixture(scope="module")
@@ -116,8 +116,9 @@ def test_json(served, image_model_dir, payload):
     np.testing.assert_allclose(got, expected(image_model_dir, IMAGES[:3]), rtol=1e-5, atol=1e-6)
 
 
-def test_decoded_batch_above_grpc_default_4mb_limit(served):
-    # 1600 flat PNGs: ~0.2 MB on the wire, 4.9 MB of uint8 pixels in the Predict request.
+def test_decoded_batch_above_grpc_default_4mb_limit(make_served, image_model_dir):
+    # 1600 flat PNGs: ~0.2 MB on the wire, 4.9 MB of uint8 pixels in ONE Predict request (chunking off).
+    served = make_served(image_model_dir, BYOC_PREDICT_CHUNK_SIZE="0")
     flat = encode(np.full((32, 32, 3), 9, np.uint8))
     body = frame_record(example(flat)) * 1600
     assert len(body) < 1024 * 1024

@@ -11,7 +11,7 @@ from serve_container.protos import tensor_pb2, types_pb2
 from serve_container.tensors import from_tensor_proto, to_tensor_proto
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-tf = pytest.importorskip("tensorflow")  # always present in the dev venv (requirements/dev.txt)
+import tensorflow as tf  # the dev venv always has TF (requirements/dev.txt); tests compare against it
 
 NUMERIC = [
     np.float32,
