@@ -9,7 +9,7 @@ TEST_DIRS := tests/unit tests/integration tests/container tests/reliability
 export TF_CPP_MIN_LOG_LEVEL := 2
 export TF_USE_LEGACY_KERAS := 1
 
-.PHONY: test demo smoke bench bench-quick host-packages venv engine images clean-images lint
+.PHONY: test demo smoke bench bench-quick soak host-packages venv engine images clean-images lint
 
 host-packages:
 	@bash dev/install_host_packages.sh
@@ -45,6 +45,10 @@ bench: images
 bench-quick: images
 	@set -a && source build/images.env && set +a && BENCH_QUICK=1 BENCH_OUTPUT=build/bench/RESULTS-quick.md \
 	  $(PYTHON) -m bench
+
+# Long reliability run (10,000 fuzz cases per content type, 60 s load); regenerates tests/reliability/RESULTS.md.
+soak: images
+	@set -a && source build/images.env && set +a && BYOC_SOAK=1 $(PYTHON) -m pytest tests/reliability
 
 test: images
 	@set -a && source build/images.env && set +a && $(PYTHON) -m pytest $(TEST_DIRS)

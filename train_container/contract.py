@@ -53,6 +53,9 @@ CACHE_MODES = ("auto", "memory", "none")
 LR_SCALINGS = ("linear", "none")
 MOBILENET_WEIGHTS = ("none", "imagenet")
 DEFAULT_IMAGE_SIZE = 32
+# Smallest side each model accepts: the cnn's two valid convs + pools reach 0 pixels below 10; Keras's
+# MobileNetV2 refuses inputs under 32.
+MODEL_MIN_IMAGE_SIDE = MappingProxyType({"cnn": 10, "mobilenet_v2": 32})
 
 
 @dataclass(frozen=True)
@@ -370,6 +373,12 @@ def parse_hyperparameters(raw: Mapping[str, Any]) -> tuple[Hyperparameters, tupl
     for name, spec in HYPERPARAMETERS.items():
         if name != "image_size":
             values.setdefault(name, spec.default)
+    smallest = MODEL_MIN_IMAGE_SIDE[values["model"]]
+    if min(values["image_height"], values["image_width"]) < smallest:
+        raise ConfigError(
+            f"model '{values['model']}' needs images of at least {smallest}x{smallest} pixels, got "
+            f"{values['image_height']}x{values['image_width']} (image_size / image_height / image_width)"
+        )
     return Hyperparameters(**values), tuple(ignored)
 
 

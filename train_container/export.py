@@ -6,13 +6,16 @@ Also `assets/labels.txt` (one class per line) and, from `source_dir`, the option
 
 from __future__ import annotations
 
+import re
 import shutil
+import tempfile
 from pathlib import Path
 
 import tensorflow as tf
 import tf_keras
 
 from train_container.contract import TrainingEnv
+from train_container.errors import TrainingError
 from train_container.models import INPUT_NAME, OUTPUT_NAME
 
 CODE_ITEMS = ("inference.py", "requirements.txt", "lib")
@@ -38,6 +41,12 @@ def export_model(model: tf_keras.Model, settings: TrainingEnv) -> Path:
         (assets / "labels.txt").write_text("".join(f"{label}\n" for label in settings.labels))
         shutil.rmtree(target, ignore_errors=True)
         partial.rename(target)
+    except (OSError, tf.errors.OpError) as error:
+        # TF's own message starts with the wrapped SaveV2 op; the user needs the path, the cause and the room left.
+        reason = getattr(error, "strerror", None) or _op_error_cause(getattr(error, "message", None) or str(error))
+        raise TrainingError(
+            f"could not write the SavedModel to {target}: {reason} ({_free_bytes(target.parent)} bytes free)"
+        ) from error
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     if hp.source_dir is not None:
@@ -59,3 +68,27 @@ def copy_code(source: Path, destination: Path) -> list[str]:
             continue
         copied.append(name)
     return copied
+
+
+def check_writable(directory: Path) -> None:
+    """Fail before training, not after it, when the model or checkpoint directory cannot take files."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".write-check-"):
+            pass
+    except OSError as error:
+        raise TrainingError(f"{directory} is not writable: {error.strerror or error}") from None
+
+
+def _free_bytes(directory: Path) -> int | str:
+    try:
+        return shutil.disk_usage(directory).free
+    except OSError:
+        return "unknown"
+
+
+def _op_error_cause(message: str) -> str:
+    """'{{function_node ...}} /path/tempstate123; No space left on device [Op:SaveV2]' -> 'No space left on device'."""
+    line = next((line.strip() for line in message.splitlines() if line.strip()), "(no message)")
+    line = re.sub(r"\s*\[Op:\w+\]$", "", re.sub(r"\{\{.*?\}\}\s*", "", line))
+    return line.rsplit("; ", 1)[-1]

@@ -16,7 +16,7 @@ from train_container.contract import (
     TrainingEnv,
 )
 from train_container.data import make_dataset
-from train_container.export import export_model
+from train_container.export import check_writable, export_model
 from train_container.horovod_compat import skip_autograph_for_tf_keras
 from train_container.models import build_model
 from train_container.runtime import Runtime
@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 def run(settings: TrainingEnv, runtime: Runtime, stop: StopRequest | None = None) -> dict[str, float]:
     """Train to `epochs` (resuming from the newest checkpoint); returns the eval metrics, if any."""
     hp = settings.hyperparameters
+    if runtime.is_chief:
+        for directory in (settings.model_dir, settings.checkpoint_dir):
+            check_writable(directory)
     # Not Horovod-specific: without it the first fit() of any process spends ~20 s converting tf_keras.
     skip_autograph_for_tf_keras()
     tf_keras.utils.set_random_seed(hp.seed)

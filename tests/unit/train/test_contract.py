@@ -337,3 +337,16 @@ def test_runtime_env_turns_off_onednn_only_for_mirrored_on_logical_cpus(sm_root)
     assert contract.runtime_env(split)["TF_ENABLE_ONEDNN_OPTS"] == "0"
     on_gpus = load(sm_root, {"cpu_replicas": 2}, environ={"SM_NUM_GPUS": "4"})
     assert "TF_ENABLE_ONEDNN_OPTS" not in contract.runtime_env(on_gpus)
+
+
+@pytest.mark.parametrize(
+    ("values", "needed"),
+    [({"image_size": 9}, 10), ({"model": "mobilenet_v2", "image_height": 96, "image_width": 24}, 32)],
+)
+def test_images_smaller_than_the_model_accepts_fail_with_the_minimum(sm_root, values, needed):
+    with pytest.raises(ConfigError, match=f"at least {needed}x{needed}"):
+        load(sm_root, values)
+
+
+def test_smallest_accepted_images_pass(sm_root):
+    assert load(sm_root, {"image_size": 10}).hyperparameters.image_height == 10

@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+import pytest
+
+from train_container.errors import TrainingError
+from train_container.export import _op_error_cause, check_writable
+
+
+def test_op_error_cause_keeps_only_what_the_user_can_act_on():
+    message = (
+        "{{function_node __wrapped__SaveV2_dtypes_43_device_/job:localhost/replica:0/task:0/device:CPU:0}} "
+        "/opt/ml/model/.1.partial/variables/x.tempstate1; No space left on device [Op:SaveV2]"
+    )
+    assert _op_error_cause(message) == "No space left on device"
+    assert _op_error_cause("plain message\nsecond line") == "plain message"
+
+
+def test_check_writable_names_the_directory(tmp_path):
+    check_writable(tmp_path / "model")  # created when missing
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(TrainingError, match=f"^{blocker}/model is not writable: "):
+        check_writable(blocker / "model")
