@@ -38,8 +38,9 @@ def test_smoke_passes_and_its_client_fails_on_a_wrong_expected_label(train_image
     try:
         up = _compose(project, env, "up", "-d", "serve")
         assert up.returncode == 0, up.stderr
-        run = _compose(project, env, "run", "--rm", "-v", f"{tampered}:/samples:ro", "smoke",
-                       "--url", "http://serve:8080", "--samples", "/samples", "--min-accuracy", "1.0")  # fmt: skip
+        # A path of its own: a second volume on the service's /samples would race the service's mount.
+        run = _compose(project, env, "run", "--rm", "-v", f"{tampered}:/tampered:ro", "smoke",
+                       "--url", "http://serve:8080", "--samples", "/tampered", "--min-accuracy", "1.0")  # fmt: skip
     finally:
         _compose(project, env, "down", "--remove-orphans", "--timeout", "30")
     assert run.returncode != 0, run.stdout + run.stderr

@@ -17,7 +17,7 @@ from train_container import contract, data
 from train_container.errors import DataError
 from train_container.runtime import Runtime
 
-SIZE = 8
+SIZE = 12  # the smallest side the cnn accepts is 10 (contract.MODEL_MIN_IMAGE_SIDE)
 
 
 def png(pixels: np.ndarray, image_format: str = "PNG") -> bytes:
