@@ -28,6 +28,16 @@ def image_from_env(variable: str) -> str:
     return ref
 
 
+def readable_model_dir(parent: Path) -> Path:
+    """A real image classifier under <parent>/model, readable by any uid (the image may run as non-root)."""
+    from tests.support import models
+
+    model_dir = parent / "model"
+    models.export_image_classifier(model_dir, version=1)
+    subprocess.run(["chmod", "-R", "a+rX", str(model_dir)], check=True)
+    return model_dir
+
+
 class ServingContainer:
     def __init__(self, image: str, model_dir: Path, docker_args: tuple[str, ...] = (), env: dict | None = None):
         args = ["run", "-d", "-p", "127.0.0.1::8080", "-v", f"{model_dir}:/opt/ml/model:ro", *docker_args]

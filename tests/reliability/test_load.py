@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import os
 import signal
-import subprocess
 import threading
 import time
 
@@ -16,7 +15,7 @@ import requests
 from PIL import Image
 
 from tests.reliability import budget, figures
-from tests.reliability.containers import ServingContainer, docker, image_from_env
+from tests.reliability.containers import ServingContainer, docker, image_from_env, readable_model_dir
 from tests.support import models
 
 WORKERS = 2
@@ -26,9 +25,7 @@ WARMUP_SECONDS = 3
 @pytest.fixture(scope="module")
 def container(tmp_path_factory):
     serve_image = image_from_env("BYOC_SERVE_IMAGE")
-    model_dir = tmp_path_factory.mktemp("load") / "model"
-    models.export_image_classifier(model_dir, version=1)
-    subprocess.run(["chmod", "-R", "a+rX", str(model_dir)], check=True)
+    model_dir = readable_model_dir(tmp_path_factory.mktemp("load"))
     served = ServingContainer(serve_image, model_dir, env={"SAGEMAKER_GUNICORN_WORKERS": str(WORKERS)})
     try:
         served.wait_healthy()

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from tests.reliability import figures
-from tests.reliability.containers import ServingContainer, image_from_env
+from tests.reliability.containers import ServingContainer, image_from_env, readable_model_dir
 from tests.reliability.secrets_scan import scan_files, scan_image, scan_stream, scan_tar
 from tests.support import models
 from tests.support.processes import REPO_ROOT
@@ -82,9 +82,7 @@ def test_no_credentials_in_build_logs():
 def non_root(tmp_path_factory):
     """The serving image as uid 1000, with credential-shaped env vars it must never log."""
     serve_image = image_from_env("BYOC_SERVE_IMAGE")
-    model_dir = tmp_path_factory.mktemp("non-root") / "model"
-    models.export_image_classifier(model_dir, version=1)
-    subprocess.run(["chmod", "-R", "a+rX", str(model_dir)], check=True)
+    model_dir = readable_model_dir(tmp_path_factory.mktemp("non-root"))
     env = {"AWS_ACCESS_KEY_ID": FAKE_KEY_ID, "AWS_SECRET_ACCESS_KEY": FAKE_SECRET, "AWS_SESSION_TOKEN": FAKE_SESSION}
     container = ServingContainer(serve_image, model_dir, ("--user", "1000:1000"), env)
     try:
