@@ -131,6 +131,14 @@ def test_settings_are_frozen():
             "inference", "gpu", "us-gov-west-1",
             "442386744353.dkr.ecr.us-gov-west-1.amazonaws.com/tensorflow-inference:2.16.1-gpu-py310-cu122-ubuntu20.04-sagemaker",
         ),
+        (
+            "training", "cpu", "il-central-1",
+            "780543022126.dkr.ecr.il-central-1.amazonaws.com/tensorflow-training:2.16.2-cpu-py310-ubuntu20.04-sagemaker",
+        ),
+        (
+            "inference", "cpu", "ap-east-2",  # newer regions are not all on their own account
+            "763104351884.dkr.ecr.ap-east-2.amazonaws.com/tensorflow-inference:2.16.1-cpu-py310-ubuntu20.04-sagemaker",
+        ),
     ],
 )  # fmt: skip
 def test_dlc_base_images_from_the_table(kind, device, region, expected):
