@@ -2,7 +2,7 @@
 
     python -m bench.loadgen SPEC_JSON RESULT_JSON
 
-SPEC: {"mode": "latency"|"throughput", "count": N, "rounds": R, "concurrency": C,
+SPEC: {"mode": "latency"|"throughput", "count": N, "rounds": R, "concurrency": C, "warmup": true|false,
        "targets": {name: {"kind": "http", "host", "port", "path", "body_file", "content_type"}
                         | {"kind": "grpc", "target", "request_file"}}}
 latency: N sequential requests per target per round, targets interleaved; returns every latency (s).
@@ -112,8 +112,9 @@ def run(spec: dict) -> dict[str, list[float]]:
         measure = lambda connect: latencies(connect, count)  # noqa: E731
     else:
         measure = lambda connect: [throughput(connect, count, concurrency)]  # noqa: E731
-    # Warm-up: connections, gunicorn threads, TF Serving's first-call graph work.
-    for connect in connectors.values():
+    # Warm-up: connections, gunicorn threads, TF Serving's first-call graph work. Off for CPU accounting, which
+    # divides the servers' CPU time by exactly `count`.
+    for connect in connectors.values() if spec.get("warmup", True) else ():
         latencies(connect, max(3, min(20, count // 5)))
     results: dict[str, list[float]] = {name: [] for name in connectors}
     names = list(connectors)

@@ -22,6 +22,7 @@ import numpy as np
 from bench import fixtures
 from bench.child import run_child
 from bench.config import BenchConfig
+from bench.cpu import per_call, self_cpu_seconds
 from bench.results import Row
 from bench.stats import interleave, median, paired_ratio, percentile, rate
 from tests.integration.serve.conftest import build_slim_protos, serve_env, start_serve
@@ -66,7 +67,8 @@ def write_payloads(config: BenchConfig, folder: Path) -> dict:
     return {"batch": batch}
 
 
-def run_loadgen(served, folder: Path, mode: str, targets: list[str], count: int, rounds: int, concurrency=1):
+def run_loadgen(served, folder: Path, mode: str, targets: list[str], count: int, rounds: int, concurrency=1,
+                warmup=True):  # fmt: skip
     port = int(served.env["SAGEMAKER_BIND_TO_PORT"])
     http_target = {"kind": "http", "host": "127.0.0.1", "port": port, "path": "/invocations"}
     catalogue = {
@@ -75,7 +77,7 @@ def run_loadgen(served, folder: Path, mode: str, targets: list[str], count: int,
         "grpc": {"kind": "grpc", "target": f"127.0.0.1:{served.env['BYOC_TFS_GRPC_PORT']}",
                  "request_file": str(folder / "one.grpc")},
     }  # fmt: skip
-    spec = {"mode": mode, "count": count, "rounds": rounds, "concurrency": concurrency,
+    spec = {"mode": mode, "count": count, "rounds": rounds, "concurrency": concurrency, "warmup": warmup,
             "targets": {name: catalogue[name] for name in targets}}  # fmt: skip
     spec_file, result_file = folder / f"{mode}-spec.json", folder / f"{mode}-result.json"
     spec_file.write_text(json.dumps(spec))
@@ -166,13 +168,26 @@ def measure(config: BenchConfig) -> list[Row]:
                     goal="≥ 0.8", goal_min_ratio=0.8, paired_ratio=paired_ratio(result, "proxy_png", "grpc"),
                     note=f"{sizes.throughput_requests} requests per round, {sizes.throughput_rounds} rounds")
             )  # fmt: skip
+            count = sizes.throughput_requests
+            cpu = {target: per_call(served.process.pid, count, lambda t=target: run_loadgen(
+                       served, folder, "throughput", [t], count, 1, sizes.concurrency, warmup=False))
+                   for target in ("proxy_png", "grpc")}  # fmt: skip
+            rows.append(
+                Row(id="P4b", what="server CPU per request: proxy + TF Serving vs TF Serving alone (direct gRPC)",
+                    unit="ms", ours=cpu["proxy_png"].total_ms, reference=cpu["grpc"].tfs_ms,
+                    note=f"CPU time of the serve process tree over {count} requests at {sizes.concurrency} clients "
+                    f"(psutil): via the proxy {cpu['proxy_png'].proxy_ms:.2f} ms in gunicorn + "
+                    f"{cpu['proxy_png'].tfs_ms:.2f} ms in TF Serving; direct {cpu['grpc'].tfs_ms:.2f} ms in TF "
+                    "Serving. Where clients are remote (SageMaker), this ratio, not P4's, bounds capacity")
+            )  # fmt: skip
         if "p5" in config.only:
             body = (folder / "batch.tfrecord").read_bytes()
             batch = payloads["batch"]
+            reference_run = in_process_rate(model / "1", batch, sizes.batch_requests)
             samples = interleave(
                 {
                     "ours": lambda: proxy_batch_rate(served, body, len(batch), sizes.batch_requests),
-                    "reference": in_process_rate(model / "1", batch, sizes.batch_requests),
+                    "reference": reference_run,
                 },
                 rounds=sizes.batch_rounds,
             )
@@ -182,6 +197,18 @@ def measure(config: BenchConfig) -> list[Row]:
                     goal="≥ 0.8", goal_min_ratio=0.8, paired_ratio=paired_ratio(samples),
                     note=f"{sizes.batch_requests} requests per round, {sizes.batch_rounds} rounds; reference "
                     "= tf.saved_model.load(...).signatures['serving_default'] on the decoded uint8 batch")
+            )  # fmt: skip
+            requests = sizes.batch_requests
+            proxy_cpu = per_call(served.process.pid, requests,
+                                 lambda: proxy_batch_rate(served, body, len(batch), requests))  # fmt: skip
+            started = self_cpu_seconds()
+            reference_run()
+            reference_ms = (self_cpu_seconds() - started) * 1000 / requests
+            rows.append(
+                Row(id="P5b", what=f"CPU per {len(batch)}-record request: proxy + TF Serving vs in-process SavedModel",
+                    unit="ms", ours=proxy_cpu.total_ms, reference=reference_ms,
+                    note=f"proxy {proxy_cpu.proxy_ms:.1f} ms (split, decode, gRPC, JSON) + TF Serving "
+                    f"{proxy_cpu.tfs_ms:.1f} ms per request, {requests} requests")
             )  # fmt: skip
         if "p6" in config.only:
             result = run_loadgen(served, folder, "throughput", ["proxy_png", "proxy_json"],

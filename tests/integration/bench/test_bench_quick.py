@@ -18,6 +18,8 @@ from tests.support.processes import REPO_ROOT, quiet_tf_env
 
 BENCH_TIMEOUT_SECONDS = 840
 TWO_SIDED = ["P1", "P1b", "P2", "P3", "P3b", "P4", "P5", "P6"]
+# CPU accounting reads clock ticks (10 ms): at BENCH_QUICK sizes a side may legitimately round to 0.
+CPU_ROWS = ["P4b", "P5b"]
 
 
 def parse_number(cell: str) -> float | None:
@@ -78,6 +80,16 @@ def test_two_sided_benchmark_reports_positive_numbers(quick_run, benchmark):
         ratio = parse_number(row["ratio"])  # median of per-round ratios: not always ours / reference
         assert ratio is not None and math.isfinite(ratio) and ratio > 0, row
     assert row["machine"] and row["date"], row
+
+
+@pytest.mark.parametrize("benchmark", CPU_ROWS)
+def test_cpu_accounting_rows_report_numbers(quick_run, benchmark):
+    row = table_rows(quick_run).get(benchmark)
+    assert row is not None, f"no {benchmark} row in:\n{quick_run}"
+    ours, reference = parse_number(row["ours"]), parse_number(row["reference"])
+    assert ours is not None and math.isfinite(ours) and ours >= 0, row
+    assert reference is not None and math.isfinite(reference) and reference >= 0, row
+    assert f"**{benchmark}**:" in quick_run, f"{benchmark} lost its breakdown note"
 
 
 @pytest.mark.parametrize("benchmark", ["P7", "P7b", "P8 train", "P8 serve"])
