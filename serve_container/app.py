@@ -138,7 +138,7 @@ class Service:
         body = read_body(self.settings.max_payload_bytes)
         if not body:
             raise BadRequest("empty request body")
-        context = self.context(route, len(body))
+        context = self.context(route, len(body)) if self.hooks.any else None  # only user code reads it
         if self.hooks.handler:
             return self._hook_response(call_hook(self.hooks.handler, input_stream(body), context))
 
