@@ -27,6 +27,7 @@ class Checkpointer:
         self._directory = Path(directory)
         self._runtime = runtime
         self._manager = tf.train.CheckpointManager(self._checkpoint, str(directory), max_to_keep=MAX_TO_KEEP)
+        self._options = tf.train.CheckpointOptions(experimental_io_device=runtime.io_device)
 
     @property
     def latest(self) -> str | None:
@@ -38,19 +39,19 @@ class Checkpointer:
         if latest is None:
             return 0
         # Optimizer slots are created lazily on the first step; deferred restoration fills them then.
-        self._checkpoint.restore(latest).assert_existing_objects_matched()
+        self._checkpoint.restore(latest, options=self._options).assert_existing_objects_matched()
         return int(self._epoch.numpy())
 
     def save(self, completed_epochs: int) -> str | None:
         self._epoch.assign(completed_epochs)
         if self._runtime.is_chief:
-            return self._manager.save(checkpoint_number=completed_epochs)
+            return self._manager.save(checkpoint_number=completed_epochs, options=self._options)
         if self._runtime.name == "multiworker":
             # MultiWorkerMirrored saving is collective: every worker must write, non-chiefs to a
             # throwaway directory (TF's documented pattern).
             scratch = tempfile.mkdtemp(prefix="ckpt-worker-")
             try:
-                self._checkpoint.write(str(Path(scratch) / "ckpt"))
+                self._checkpoint.write(str(Path(scratch) / "ckpt"), options=self._options)
             finally:
                 shutil.rmtree(scratch, ignore_errors=True)
         return None

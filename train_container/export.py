@@ -21,7 +21,7 @@ from train_container.models import INPUT_NAME, OUTPUT_NAME
 CODE_ITEMS = ("inference.py", "requirements.txt", "lib")
 
 
-def export_model(model: tf_keras.Model, settings: TrainingEnv) -> Path:
+def export_model(model: tf_keras.Model, settings: TrainingEnv, io_device: str | None = None) -> Path:
     hp = settings.hyperparameters
     target = settings.export_dir
     # TF Serving polls model/ for numeric version dirs: build under a non-numeric name and rename at the
@@ -35,7 +35,8 @@ def export_model(model: tf_keras.Model, settings: TrainingEnv) -> Path:
         return {OUTPUT_NAME: model(image, training=False)}
 
     try:
-        tf.saved_model.save(model, str(partial), signatures={"serving_default": serve})
+        options = tf.saved_model.SaveOptions(experimental_io_device=io_device)  # see Runtime.io_device
+        tf.saved_model.save(model, str(partial), signatures={"serving_default": serve}, options=options)
         assets = partial / "assets"
         assets.mkdir(exist_ok=True)
         (assets / "labels.txt").write_text("".join(f"{label}\n" for label in settings.labels))
@@ -89,6 +90,11 @@ def _free_bytes(directory: Path) -> int | str:
 
 def _op_error_cause(message: str) -> str:
     """'{{function_node ...}} /path/tempstate123; No space left on device [Op:SaveV2]' -> 'No space left on device'."""
-    line = next((line.strip() for line in message.splitlines() if line.strip()), "(no message)")
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    line = lines[0] if lines else "(no message)"
+    if line.endswith(":") and len(lines) > 1:
+        # 'Graph execution error:' heads a traceback of the graph's definition; the cause is its last text line.
+        causes = [text for text in lines[1:] if not text.startswith(("File ", "[[", "Detected at node"))]
+        line = causes[-1] if causes else line
     line = re.sub(r"\s*\[Op:\w+\]$", "", re.sub(r"\{\{.*?\}\}\s*", "", line))
     return line.rsplit("; ", 1)[-1]

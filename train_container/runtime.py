@@ -40,6 +40,10 @@ class Runtime:
     # Makes every process adopt the chief's value (e.g. the resume epoch: only the chief may hold a checkpoint,
     # and ranks that disagree on the epoch count would wait on each other's allreduce forever).
     from_chief: Callable[[Any], Any] = _identity
+    # Where checkpoint and SavedModel file I/O runs (None: TF's default). TF places each variable's save/restore
+    # op on the variable's device; under parameter_server that is a ps task, on another host, which would write
+    # into *its* filesystem. Pinning the I/O to this process is TF's documented fix.
+    io_device: str | None = None
 
 
 def resolve_distribution(settings: TrainingEnv) -> str:

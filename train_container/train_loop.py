@@ -78,7 +78,7 @@ def run(settings: TrainingEnv, runtime: Runtime, stop: StopRequest | None = None
         )
     results = evaluate(model, settings, runtime)
     if runtime.is_chief:
-        path = export_model(model, settings)
+        path = export_model(model, settings, runtime.io_device)
         log.info("exported SavedModel to %s", path)
     elif runtime.name == "multiworker":
         from train_container.distributed.collective_save import export_as_non_chief

@@ -135,6 +135,19 @@ def test_two_host_multiworker(cluster):
     assert job.models("algo-2") == []
 
 
+def test_two_host_parameter_server(cluster):
+    # Chief on algo-1; a ps and a worker server on each host, so variables and steps really cross containers.
+    job = cluster({"distribution": "parameter_server", "steps_per_epoch": "4", "validation_steps": "2", "epochs": "2",
+                   "checkpoint_every_epochs": "1"})  # fmt: skip
+    assert run_to_end(job) == {"algo-1": 0, "algo-2": 0}
+    master, worker = job.logs("algo-1"), job.logs("algo-2")
+    assert "runtime=parameter_server" in master
+    assert "parameter_server: ps 1 serving" in worker and "parameter_server: worker 1 serving" in worker
+    assert "master finished successfully" in worker
+    assert job.models("algo-1") == ["1"]
+    assert job.models("algo-2") == []
+
+
 @pytest.mark.parametrize(("killed", "survivor", "expected"), [
     ("algo-2", "algo-1", "algo-2"),  # a worker host vanishes: the master must notice and fail
     ("algo-1", "algo-2", "master algo-1"),  # the master vanishes: the worker must not wait forever

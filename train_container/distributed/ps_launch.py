@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from train_container.contract import TrainingEnv
+from train_container.contract import EVAL_CHANNEL, VALIDATION_CHANNEL, TrainingEnv
 from train_container.distributed.coordination import MasterCoordinator, follow_master
 from train_container.distributed.failure import DistributedFailure
 from train_container.distributed.horovod_launch import RANK_PROGRAM, WAIT_FOR_HOSTS_SECONDS
@@ -33,22 +33,41 @@ def task_command(topology: Topology, task: Task) -> list[str]:
 def launch(settings: TrainingEnv) -> int:
     resource = settings.resource
     topology = build_topology(resource.hosts, resource.current_host, 1)
-    if topology.is_master and settings.hyperparameters.steps_per_epoch is None:
-        raise TrainingError(
-            "distribution=parameter_server needs the steps_per_epoch hyperparameter: Keras cannot "
-            "detect the end of an epoch when workers read the data"
-        )
+    if topology.is_master:
+        check_step_counts(settings)
     servers = {task: _start(topology, task) for task in parameter_server_tasks(topology) if task.type != "chief"}
     try:
         if not topology.is_master:
             code, reason = follow_master(topology.master, topology.current_host, WAIT_FOR_HOSTS_SECONDS)
             if code != 0:
                 raise DistributedFailure(reason, code)
+            print(f"worker {topology.current_host}: master finished successfully", flush=True)
             return 0
         return _lead(topology, servers, settings.failure_file)
     finally:
         for process in servers.values():
             _stop(process)
+
+
+def check_step_counts(settings: TrainingEnv) -> None:
+    """Workers read the data, so Keras cannot see where an epoch or an evaluation pass ends: it needs counts.
+
+    Without validation_steps, the first worker to exhaust its validation shard ends the job with TF's
+    "End of sequence" (seen with 2 hosts); refuse before starting any server instead.
+    """
+    hp = settings.hyperparameters
+    if hp.steps_per_epoch is None:
+        raise TrainingError(
+            "distribution=parameter_server needs the steps_per_epoch hyperparameter: Keras cannot "
+            "detect the end of an epoch when workers read the data"
+        )
+    evaluated = [name for name in (VALIDATION_CHANNEL, EVAL_CHANNEL) if settings.channel(name) is not None]
+    if evaluated and hp.validation_steps is None:
+        raise TrainingError(
+            f"distribution=parameter_server needs the validation_steps hyperparameter with the "
+            f"{' and '.join(evaluated)} channel{'s' if len(evaluated) > 1 else ''}: Keras cannot detect the "
+            "end of an evaluation pass when workers read the data"
+        )
 
 
 def _lead(topology: Topology, servers: dict[Task, subprocess.Popen], failure_file: Path) -> int:

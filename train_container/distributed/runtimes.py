@@ -158,4 +158,5 @@ def parameter_server(settings: TrainingEnv) -> Runtime:
         is_chief=True,
         shard_count=1,
         size=max(workers, 1),
+        io_device="/job:chief/replica:0/task:0/device:CPU:0",
     )

@@ -44,3 +44,11 @@ def test_parameter_server_without_steps_per_epoch_is_refused(dataset, tmp_path):
     assert result.returncode == 1
     assert "needs the steps_per_epoch hyperparameter" in (root / "output" / "failure").read_text()
     assert not job_processes(root)
+
+
+def test_parameter_server_without_validation_steps_is_refused(dataset, tmp_path):
+    root = make_root(tmp_path, dataset, {"distribution": "parameter_server", "steps_per_epoch": "4"})
+    result = subprocess.run(TRAIN, env=train_env(root), cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "needs the validation_steps hyperparameter with the validation" in (root / "output" / "failure").read_text()
+    assert not job_processes(root)

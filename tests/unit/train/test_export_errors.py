@@ -15,6 +15,15 @@ def test_op_error_cause_keeps_only_what_the_user_can_act_on():
     assert _op_error_cause("plain message\nsecond line") == "plain message"
 
 
+def test_graph_execution_error_gives_its_cause_not_its_heading():
+    message = (
+        "Graph execution error:\n\nDetected at node SaveV2 defined at (most recent call last):\n"
+        '  File "/x/export.py", line 40, in export_model\n\n'
+        "/opt/ml/model/.1.partial/variables; No such file or directory\n\t [[{{node SaveV2}}]] [Op:__inference_save]"
+    )
+    assert _op_error_cause(message) == "No such file or directory"
+
+
 def test_check_writable_names_the_directory(tmp_path):
     check_writable(tmp_path / "model")  # created when missing
     blocker = tmp_path / "file"
