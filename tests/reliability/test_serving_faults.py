@@ -76,7 +76,8 @@ def test_killed_tf_serving_under_load_503s_then_recovers(make_served, image_mode
 def test_sigkilled_gunicorn_worker_is_replaced_and_others_unaffected(make_served, image_model_dir):
     served = make_served(image_model_dir, SAGEMAKER_GUNICORN_WORKERS=2, SAGEMAKER_GUNICORN_THREADS=2)
     victim, survivor = gunicorn_workers(served)
-    with Load(served.url, png(), "image/png", clients=6, keepalive=False) as load:
+    clients = 6
+    with Load(served.url, png(), "image/png", clients=clients, keepalive=False) as load:
         time.sleep(2)
         killed_at = time.monotonic()
         victim.send_signal(signal.SIGKILL)
@@ -87,8 +88,9 @@ def test_sigkilled_gunicorn_worker_is_replaced_and_others_unaffected(make_served
     errors = {k: v for k, v in outcomes.items() if k != 200}
     assert replaced is not None, "gunicorn did not replace the killed worker"
     assert survivor.is_running() and survivor.pid in [w.pid for w in gunicorn_workers(served)]
-    # Only requests in flight on the killed worker may fail (at most its thread count), never with a 5xx.
-    assert sum(errors.values()) <= 2 and all(isinstance(k, str) for k in errors), errors
+    # Only requests in flight on the killed worker may fail, never with a 5xx. Not "at most its thread count":
+    # a gthread worker accepts connections into a queue ahead of its threads, so the bound is one per client.
+    assert sum(errors.values()) <= clients and all(isinstance(k, str) for k in errors), errors
     assert after and set(after) == {200}, after
     assert served.ping() == 200
     figures.record(
