@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import psutil
 
-TFS_MARKERS = ("tensorflow_model_server", "tfs_standin", "server.py")
+TFS_MARKERS = ("tensorflow_model_server", "tfs_standin")  # the real binary, or the local stand-in
 
 
 def _role(process: psutil.Process) -> str | None:

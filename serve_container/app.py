@@ -161,10 +161,10 @@ class Service:
                 name = json_signature_name(body)
             signature = pick_signature(signatures, name)
             g.batch, chunks = decoders.decode_chunks(media, body, signature, self.options, chunk_size)
-        if chunk_size and g.batch > chunk_size:
-            outputs, served = self.client.predict_chunks(route.model_name, route.version, signature.name, chunks)
-        else:
+        if decoders.fits_one_chunk(g.batch, chunk_size):  # the common case: one cheaper blocking call
             outputs, served = self.client.predict(route.model_name, route.version, signature.name, next(chunks))
+        else:
+            outputs, served = self.client.predict_chunks(route.model_name, route.version, signature.name, chunks)
 
         if self.hooks.output_handler:
             tfs = TfsResponse(encoders.encode("application/json", outputs), 200, outputs)

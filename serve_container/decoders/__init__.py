@@ -110,10 +110,15 @@ def _tfrecord_chunks(records: list[bytes], spec, options: DecodeOptions, chunk_s
         yield {spec.name: images.images_to_batch(encoded, spec, options.max_image_pixels, first_index=start)}
 
 
+def fits_one_chunk(batch: int, chunk_size: int) -> bool:
+    """Whether decode_chunks / split_batch yield exactly one chunk for this batch size."""
+    return not chunk_size or batch <= chunk_size
+
+
 def split_batch(inputs: dict[str, np.ndarray], chunk_size: int) -> Iterator[dict[str, np.ndarray]]:
     """Slices along the batch axis (views, no copies); one chunk when chunk_size is 0 or the batch is small."""
     total = batch_size(inputs)
-    if not chunk_size or total <= chunk_size or any(a.ndim == 0 for a in inputs.values()):
+    if fits_one_chunk(total, chunk_size) or any(a.ndim == 0 for a in inputs.values()):
         yield inputs
         return
     for start in range(0, total, chunk_size):
