@@ -12,8 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from dev.image_specs import read_env_file
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-BENCHMARKS = ("p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8")
+BENCHMARKS = ("p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9")
 
 
 class BenchConfigError(ValueError):
@@ -97,14 +99,6 @@ def _flag(environ: Mapping[str, str], name: str) -> bool:
     raise BenchConfigError(f"{name}={value!r} must be 1 or 0")
 
 
-def read_images_env(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines of build/images.env (written by `make images`)."""
-    if not path.is_file():
-        return {}
-    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-    return {key.strip(): value.strip().strip("'\"") for key, value in pairs}
-
-
 def load(environ: Mapping[str, str] | None = None) -> BenchConfig:
     environ = os.environ if environ is None else environ
     quick = _flag(environ, "BENCH_QUICK")
@@ -113,7 +107,7 @@ def load(environ: Mapping[str, str] | None = None) -> BenchConfig:
     unknown = sorted(set(only) - set(BENCHMARKS))
     if unknown:
         raise BenchConfigError(f"BENCH_ONLY names unknown benchmarks {unknown}; known: {', '.join(BENCHMARKS)}")
-    built = read_images_env(REPO_ROOT / "build" / "images.env")
+    built = read_env_file(REPO_ROOT / "build" / "images.env")
     return BenchConfig(
         quick=quick,
         sizes=QUICK if quick else FULL,

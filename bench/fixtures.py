@@ -19,6 +19,7 @@ from bench.results import save_rows
 from tests.support.sm_tree import make_sm_tree
 
 SPLITS = ("train", "validation", "eval")
+ENCODED, RAW = "encoded", "raw"  # the train channel's record layout: ours (PNG) or seed 004's raw CHW bytes
 MODEL_NAME = "model"
 
 
@@ -57,15 +58,49 @@ def prepare_shards(config: BenchConfig) -> Path:
     return target
 
 
-def training_tree(config: BenchConfig, **hyperparameters) -> Path:
-    """`/opt/ml` with a `train` channel of every split's shards, linked `reader_copies` times."""
-    root = sm_root(config)
+def raw_shards(config: BenchConfig) -> list[Path]:
+    """The digits shards rewritten as seed 004's generate_cifar10_tfrecords.py writes CIFAR: `image` = raw uint8
+    R, G, B planes (CHW), `label`; one `<split>-<n>.tfrecords` per shard, made once."""
+    target = config.work_dir / "raw-shards"
+    if not (target / "done").is_file():
+        import numpy as np
+        import tensorflow as tf
+
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        spec = {
+            "image/encoded": tf.io.FixedLenFeature([], tf.string),
+            "image/class/label": tf.io.FixedLenFeature([], tf.int64),
+        }
+        for index, shard in enumerate(all_shards(config)):
+            with tf.io.TFRecordWriter(str(target / f"{shard.parent.name}-{index}.tfrecords")) as writer:
+                for record in tf.data.TFRecordDataset(str(shard)):
+                    example = tf.io.parse_single_example(record, spec)
+                    pixels = tf.io.decode_png(example["image/encoded"], channels=3).numpy()
+                    feature = {
+                        "image": tf.train.Feature(bytes_list=tf.train.BytesList(
+                            value=[np.ascontiguousarray(pixels.transpose(2, 0, 1)).tobytes()])),
+                        "label": tf.train.Feature(int64_list=tf.train.Int64List(
+                            value=[int(example["image/class/label"])])),
+                    }  # fmt: skip
+                    writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+        (target / "done").write_text("")
+    return sorted(target.glob("*.tfrecords"))
+
+
+def training_tree(config: BenchConfig, layout: str = ENCODED, **hyperparameters) -> Path:
+    """`/opt/ml` with a `train` channel of every split's shards, linked `reader_copies` times; `layout` RAW
+    takes seed 004's raw CHW records instead of our PNG ones (and says `image_layout=chw`, as a user must)."""
+    root = sm_root(config) if layout == ENCODED else sm_root(config).with_name(f"{sm_root(config).name}-{layout}")
     channel = root / "input" / "data" / "train"
+    if layout == RAW:
+        hyperparameters = {"image_layout": "chw", **hyperparameters}
     if not (channel / "labels.txt").is_file():
         shutil.rmtree(root, ignore_errors=True)
         make_sm_tree(root, {}, channels={"train": None})
+        shards = all_shards(config) if layout == ENCODED else raw_shards(config)
         for copy in range(config.sizes.reader_copies):
-            for shard in all_shards(config):
+            for shard in shards:
                 (channel / f"c{copy}-{shard.name}").symlink_to(shard)
         shutil.copyfile(shards_dir(config) / "labels.txt", channel / "labels.txt")
     make_sm_tree(root, hyperparameters, channels={})  # rewrite the configs only
@@ -73,10 +108,10 @@ def training_tree(config: BenchConfig, **hyperparameters) -> Path:
     return root
 
 
-def training_settings(config: BenchConfig, **hyperparameters):
+def training_settings(config: BenchConfig, layout: str = ENCODED, **hyperparameters):
     from train_container import contract
 
-    return contract.load(training_tree(config, **hyperparameters), environ={})
+    return contract.load(training_tree(config, layout, **hyperparameters), environ={})
 
 
 def export_cnn(config: BenchConfig) -> Path:

@@ -21,8 +21,8 @@ from PIL import Image
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from serve_container.tensors import to_tensor_proto
-from tests.integration.serve.conftest import build_slim_protos, serve_env, start_serve
 from tests.support import models
+from tests.support.serving import build_slim_protos, serve_env, start_serve
 
 
 def percentiles(samples: list[float]) -> str:

@@ -25,7 +25,7 @@ from bench.config import BenchConfig
 from bench.cpu import per_call, self_cpu_seconds
 from bench.results import Row
 from bench.stats import interleave, median, paired_ratio, percentile, rate
-from tests.integration.serve.conftest import build_slim_protos, serve_env, start_serve
+from tests.support.serving import build_slim_protos, serve_env, start_serve
 
 SERVE_SETTINGS = {"BYOC_LOG_LEVEL": "WARNING"}  # per-request INFO logs would be measured too
 

@@ -31,6 +31,9 @@ class ImageSpec:
     base_arg: str = "BASE_IMAGE"
     alias: str | None = None
     args: Mapping[str, str] = field(default_factory=dict)
+    # Build arg that receives the sha256 of the wheelhouse's prebuilt Horovod wheel: it keys the layer cache (and
+    # the tag) on the wheel, which pip reads from the wheelhouse, outside what Docker hashes.
+    horovod_wheel_arg: str | None = None
 
 
 ROOTFS = ImageSpec(
@@ -43,7 +46,13 @@ TRAINING_BASE = ImageSpec(
     name="training-base",
     repository="byoc-local/tensorflow-training",
     recipe="docker/local/training.Dockerfile",
-    inputs=("docker/local/training.Dockerfile", "requirements/constraints.txt"),
+    inputs=(
+        "docker/local/training.Dockerfile",
+        "requirements/constraints.txt",
+        "requirements/dev-constraints.txt",
+        "requirements/processing.txt",
+        "requirements/dlc-toolkit.txt",
+    ),
     base="rootfs",
     base_arg="ROOTFS_IMAGE",
     alias="byoc-local/tensorflow-training:2.16.2-cpu",
@@ -65,6 +74,13 @@ TRAIN = ImageSpec(
         "docker/train.Dockerfile",
         "requirements/constraints.txt",
         "requirements/train.txt",
+        "requirements/dev-constraints.txt",
+        "requirements/processing.txt",
+        "docker/build/missing_requirements.py",
+        "scripts/__init__.py",
+        "scripts/config.py",
+        "scripts/prepare_data.py",
+        "scripts/evaluate.py",
         "docker/config",
         "docker/build/entrypoint.sh",
         "pyproject.toml",
@@ -72,6 +88,7 @@ TRAIN = ImageSpec(
         "train_container",
     ),
     base="training-base",
+    horovod_wheel_arg="HOROVOD_WHEEL_SHA256",
 )
 SERVE = ImageSpec(
     name="serve",
@@ -91,6 +108,15 @@ SERVE = ImageSpec(
     base="serving-base",
 )
 ALL_SPECS = (ROOTFS, TRAINING_BASE, SERVING_BASE, TRAIN, SERVE)
+
+
+def chain(name: str) -> tuple[ImageSpec, ...]:
+    """The spec called `name` preceded by its bases, in build order."""
+    by_name = {spec.name: spec for spec in ALL_SPECS}
+    specs = [by_name[name]]
+    while specs[0].base:
+        specs.insert(0, by_name[specs[0].base])
+    return tuple(specs)
 
 
 def _files_under(root: Path, relative: str) -> list[str]:
@@ -183,11 +209,29 @@ def env_file(refs: Mapping[str, str]) -> str:
     return "".join(f"{key}={value}\n" for key, value in sorted(refs.items()))
 
 
-def superseded_refs(listing: Iterable[str], spec: ImageSpec, current_tag: str) -> list[str]:
-    """Older hash tags of spec's repository (from `docker image ls` refs), to untag after a build."""
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines of an env file like env_file's (quotes tolerated); {} when the file does not exist."""
+    if not path.is_file():
+        return {}
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    return {key.strip(): value.strip().strip("'\"") for key, value in pairs}
+
+
+# Another checkout on this machine (a second engineer, a CI clone) may be testing an older tag right now:
+# superseded tags younger than this stay, older ones are untagged so Docker can free their layers.
+SUPERSEDED_GRACE_SECONDS = 6 * 3600
+
+
+def superseded_refs(
+    listing: Iterable[str], spec: ImageSpec, current_tag: str, ages: Mapping[str, float] | None = None
+) -> list[str]:
+    """Older hash tags of spec's repository (from `docker image ls` refs) to untag after a build: those whose
+    age in seconds (`ages`, by ref; unknown counts as old) is past SUPERSEDED_GRACE_SECONDS."""
     keep = {f"{spec.repository}:{current_tag}", spec.alias}
+    ages = ages or {}
     return sorted(
         ref for ref in listing
         if ref.rsplit(":", 1)[0] == spec.repository and ref not in keep
         and re.fullmatch(rf"[0-9a-f]{{{TAG_LENGTH}}}", ref.rsplit(":", 1)[1])
+        and ages.get(ref, float("inf")) > SUPERSEDED_GRACE_SECONDS
     )  # fmt: skip

@@ -2,7 +2,11 @@
 
     python dev/images.py            build what changed; write build/images.env
                                     (BYOC_TRAIN_IMAGE, BYOC_SERVE_IMAGE)
+    python dev/images.py --only serve   build just that image (and its bases); other refs kept
     python dev/images.py --clean    remove every image this script tagged
+
+Runs take a lock (build/images.lock): concurrent invocations wait for each other instead of fighting over
+the wheelhouse port.
 
 One line per image says what it did and why. Build logs go to build/logs/<image>.log; a failure prints
 its tail.
@@ -13,8 +17,13 @@ Settings (environment): BYOC_DEBIAN_MIRROR (default http://deb.debian.org/debian
 from __future__ import annotations
 
 import argparse
+import datetime
+import fcntl
+import filecmp
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -25,7 +34,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `dev` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dev import image_specs, wheelhouse
+from dev import image_specs, machine_cache, wheelhouse
 from dev.image_specs import ImageSpec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,7 +97,32 @@ def _ensure_wheelhouse(settings: Settings) -> Path:
     current = wheelhouse.stamp(settings.root)
     if stamp_file.is_file() and stamp_file.read_text() == current:
         _say("skip wheelhouse: pins unchanged")
-        return dest
+    else:
+        _download_wheelhouse(settings, dest, stamp_file, current)
+    _add_horovod_wheel(dest)
+    return dest
+
+
+def horovod_wheel_sha256(wheels: Path) -> str | None:
+    found = sorted(wheels.glob("horovod-*.whl"))
+    return hashlib.sha256(found[0].read_bytes()).hexdigest() if found else None
+
+
+def _add_horovod_wheel(dest: Path) -> None:
+    # The host venv's Horovod wheel (dev/machine_cache.py) has the local training base's ABI: same Debian,
+    # Python minor, TF and MPI. pip prefers it to the sdist, so that image installs Horovod instead of
+    # compiling it again. Without the wheel (venv not built yet) the sdist stays the fallback.
+    wheel = machine_cache.cached_wheel(machine_cache.horovod_wheel_dir())
+    for stale in dest.glob("horovod-*.whl"):
+        if wheel is None or stale.name != wheel.name:
+            stale.unlink()
+    copy = dest / wheel.name if wheel is not None else None
+    if copy is not None and not (copy.is_file() and filecmp.cmp(wheel, copy, shallow=False)):
+        shutil.copy2(wheel, copy)
+        _say(f"wheelhouse: added {wheel.name} from the machine cache")
+
+
+def _download_wheelhouse(settings: Settings, dest: Path, stamp_file: Path, current: str) -> None:
     _say("build wheelhouse: " + ("pins changed" if stamp_file.is_file() else "none yet"))
     dest.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -98,7 +132,6 @@ def _ensure_wheelhouse(settings: Settings) -> Path:
         _run_logged(command, settings.build_dir / "logs" / f"wheelhouse-{index}.log", settings.root)
     stamp_file.write_text(current)
     _say(f"  wheelhouse ready in {time.monotonic() - started:.0f} s")
-    return dest
 
 
 def _manifest_path(settings: Settings, spec: ImageSpec) -> Path:
@@ -167,10 +200,23 @@ def build_image(
 def _untag_superseded(spec: ImageSpec, tag: str) -> None:
     # Every pin change makes new multi-GB bases; untagging old ones lets Docker free the layers nothing else
     # uses. Without --force, images still used by containers or by other images stay.
-    old = image_specs.superseded_refs(_local_refs(), spec, tag)
+    old = image_specs.superseded_refs(_local_refs(), spec, tag, _ages(spec.repository))
     if old:
         subprocess.run(["docker", "image", "rm", *old], capture_output=True, check=False)
         _say(f"  untagged {len(old)} superseded {spec.repository} tag(s)")
+
+
+def _ages(repository: str) -> dict[str, float]:
+    """Seconds since each tag of `repository` was built, by ref."""
+    command = ["docker", "image", "ls", repository, "--format", "{{.Repository}}:{{.Tag}}\t{{.CreatedAt}}"]
+    listing = subprocess.run(command, capture_output=True, text=True, check=True).stdout.splitlines()
+    ages = {}
+    for line in listing:
+        ref, created = line.split("\t", 1)
+        # CreatedAt reads "2026-12-02 07:10:11 +0000 UTC"; the zone name after the offset is redundant.
+        stamp = datetime.datetime.strptime(" ".join(created.split()[:3]), "%Y-%m-%d %H:%M:%S %z")
+        ages[ref] = time.time() - stamp.timestamp()
+    return ages
 
 
 def _local_refs() -> list[str]:
@@ -178,16 +224,22 @@ def _local_refs() -> list[str]:
     return subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()
 
 
-def build_all(settings: Settings) -> dict[str, str]:
+def build_all(settings: Settings, only: str | None = None) -> dict[str, str]:
     wheels = _ensure_wheelhouse(settings)
     refs: dict[str, str] = {}
+    specs = image_specs.chain(only) if only else image_specs.ALL_SPECS
+    wheel_sha = horovod_wheel_sha256(wheels)
     with wheelhouse.served(wheels, settings.wheelhouse_port) as url:
-        pip_args = wheelhouse.pip_args(url)
-        for spec in image_specs.ALL_SPECS:
+        for spec in specs:
             base_ref = refs[spec.base] if spec.base else None
-            refs[spec.name] = build_image(settings, spec, base_ref, pip_args)
+            build_args = wheelhouse.pip_args(url)
+            if spec.horovod_wheel_arg and wheel_sha:
+                build_args[spec.horovod_wheel_arg] = wheel_sha
+            refs[spec.name] = build_image(settings, spec, base_ref, build_args)
     exported = {ENV_NAMES[name]: ref for name, ref in refs.items() if name in ENV_NAMES}
     env_path = settings.build_dir / "images.env"
+    if only:  # keep the other product image's ref from an earlier run
+        exported = {**image_specs.read_env_file(env_path), **exported}
     env_path.write_text(image_specs.env_file(exported))
     for key, value in sorted(exported.items()):
         _say(f"{key}={value}")
@@ -211,13 +263,18 @@ def clean(settings: Settings) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clean", action="store_true", help="remove every image this script tagged")
+    names = [spec.name for spec in image_specs.ALL_SPECS]
+    parser.add_argument("--only", choices=names, help="build this image and its bases, nothing else")
     options = parser.parse_args(argv)
     try:
         settings = Settings.from_env(os.environ)
-        if options.clean:
-            clean(settings)
-        else:
-            build_all(settings)
+        settings.build_dir.mkdir(parents=True, exist_ok=True)
+        with (settings.build_dir / "images.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if options.clean:
+                clean(settings)
+            else:
+                build_all(settings, options.only)
     except (BuildError, OSError, subprocess.CalledProcessError) as error:
         print(f"images: {error}", file=sys.stderr)
         return 1

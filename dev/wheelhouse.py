@@ -31,6 +31,8 @@ TARGET = (
 REQUIREMENT_FILES = (
     "requirements/train.txt",
     "requirements/serve.txt",
+    "requirements/processing.txt",  # pinned by dev-constraints.txt, which it includes
+    "requirements/dlc-toolkit.txt",  # likewise
     "docker/local/tfs_standin/requirements.txt",
 )
 EXTRA_REQUIREMENTS = (
@@ -38,7 +40,7 @@ EXTRA_REQUIREMENTS = (
     "setuptools", "wheel", "packaging", "psutil", "pyyaml", "cloudpickle",
 )  # fmt: skip
 SDISTS = ("horovod",)
-STAMP_INPUTS = ("requirements/constraints.txt", *REQUIREMENT_FILES)
+STAMP_INPUTS = ("requirements/constraints.txt", "requirements/dev-constraints.txt", *REQUIREMENT_FILES)
 
 
 def stamp(root: Path) -> str:

@@ -34,6 +34,10 @@ RUN missing=""; \
 COPY requirements/constraints.txt /opt/byoc/constraints.txt
 RUN python3 -m pip install --no-cache-dir -c /opt/byoc/constraints.txt \
       setuptools wheel packaging psutil pyyaml cloudpickle
+# Local builds only: their wheelhouse carries a Horovod wheel compiled on the host for this exact base (same
+# Python, TF, MPI), which pip prefers to the sdist; its sha256 here keys the layer cache on it. Empty (the DLC
+# builds) means pip compiles the sdist.
+ARG HOROVOD_WHEEL_SHA256=""
 RUN HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_MPI=1 HOROVOD_WITH_GLOO=1 \
     HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1 \
     HOROVOD_GPU_OPERATIONS="${HOROVOD_GPU_OPERATIONS}" \
@@ -46,6 +50,16 @@ COPY requirements/train.txt /opt/byoc/requirements-train.txt
 RUN python3 -m pip install --no-cache-dir -r /opt/byoc/requirements-train.txt \
  && python3 -c "import mpi4py.MPI as MPI; print(MPI.Get_library_version().splitlines()[0])"
 
+# Processing jobs (launch process / pipeline) run scripts.prepare_data and scripts.evaluate in this image. The
+# DLC ships what they import (requirements/processing.txt); pip adds, pinned, only what a base lacks.
+COPY requirements/dev-constraints.txt requirements/processing.txt docker/build/missing_requirements.py /opt/byoc/
+RUN missing="$(python3 /opt/byoc/missing_requirements.py /opt/byoc/processing.txt)"; \
+    if [ -n "$missing" ]; then \
+      echo "installing what the base lacks: $missing"; \
+      python3 -m pip install --no-cache-dir -c /opt/byoc/dev-constraints.txt $missing; \
+    fi \
+ && python3 -c "import PIL, tqdm, matplotlib, sklearn"
+
 # sshd keys/config for multi-host MPI, MCA params, nccl.conf (see docker/config/).
 COPY docker/config/ /opt/byoc/config/
 RUN bash /opt/byoc/config/train_setup.sh
@@ -53,11 +67,25 @@ RUN bash /opt/byoc/config/train_setup.sh
 COPY docker/build/entrypoint.sh /usr/local/bin/byoc-entrypoint
 COPY pyproject.toml README.md /opt/byoc/src/
 COPY train_container/ /opt/byoc/src/train_container/
+# Script mode: every Python process patches Horovod's Keras API for tf_keras as it is imported (a .pth line runs
+# at interpreter start), so a user's unmodified `horovod.tensorflow.keras` script works on TF 2.16.
 RUN python3 -m pip install --no-cache-dir --no-deps /opt/byoc/src \
  && rm -rf /opt/byoc/src \
+ && site="$(python3 -c 'import os, train_container; print(os.path.dirname(os.path.dirname(train_container.__file__)))')" \
+ && echo "import train_container.horovod_compat as _byoc; _byoc.install_import_hook()" > "$site/byoc-horovod-compat.pth" \
  && TF_CPP_MIN_LOG_LEVEL=2 python3 -c "import tensorflow, horovod.tensorflow, train_container" \
+ && TF_CPP_MIN_LOG_LEVEL=2 python3 -c "import tf_keras, horovod.tensorflow.keras as hvd; assert hvd.K is tf_keras.backend" \
+ && python3 -c "import boto3" \
  && command -v train \
  && /usr/sbin/sshd -t
+
+# The Processing programs, run as `python3 -m scripts.prepare_data|evaluate`. A .pth entry appends their folder to
+# sys.path after site-packages, so a user's own `scripts` package (script mode) still comes first.
+COPY scripts/__init__.py scripts/config.py scripts/prepare_data.py scripts/evaluate.py /opt/byoc/processing/scripts/
+RUN site="$(python3 -c 'import os, train_container; print(os.path.dirname(os.path.dirname(train_container.__file__)))')" \
+ && echo /opt/byoc/processing > "$site/byoc-processing.pth" \
+ && cd / && TF_CPP_MIN_LOG_LEVEL=2 python3 -m scripts.prepare_data --help >/dev/null \
+ && python3 -m scripts.evaluate --help >/dev/null
 
 WORKDIR /opt/ml/code
 ENTRYPOINT ["/usr/local/bin/byoc-entrypoint"]

@@ -2,6 +2,11 @@
 
     python -m scripts.build_and_push --target train serve --region us-east-1 --device cpu
 
+The last lines printed are the pushed images by digest (`<repo>@sha256:...`): pass those to the launchers'
+`--image`, so a job runs exactly the bytes that were pushed even if a tag moves later. `--immutable` creates
+IMMUTABLE repositories and pushes only the `<version>-<device>-<sha>` tag. GPU training builds compile
+Horovod with NCCL (HOROVOD_GPU_OPERATIONS=NCCL): without it multi-GPU allreduce falls back to slow paths.
+
 Credentials: the ECR token comes from ecr:GetAuthorizationToken and goes only into the docker SDK's
 in-memory auth store (`DockerClient.login` validates it with the daemon and keeps it in the client; it does
 not write ~/.docker/config.json) and into each push request's auth header. It is never printed or logged.
@@ -23,6 +28,8 @@ TARGETS = {
     "serve": ("docker/serve.Dockerfile", "inference"),
 }
 DEFAULT_REPOSITORY_PREFIX = "byoc-tensorflow"
+DEFAULT_PLATFORM = "linux/amd64"  # SageMaker's x86 instances; users on ARM laptops would build arm64 otherwise
+PLATFORMS = ("linux/amd64", "linux/arm64")
 
 
 @dataclass(frozen=True)
@@ -31,7 +38,19 @@ class BuildSpec:
     dockerfile: str
     base_image: str
     repository: str
-    tags: tuple[str, ...]  # immutable tag first, then the moving tag
+    tags: tuple[str, ...]  # immutable tag first, then the moving tag (none with --immutable)
+    build_args: tuple[tuple[str, str], ...] = ()
+    platform: str = DEFAULT_PLATFORM
+
+
+@dataclass(frozen=True)
+class Pushed:
+    ref: str  # <repository>:<tag>
+    digest: str  # sha256:... of the manifest the registry stored
+
+    @property
+    def by_digest(self) -> str:
+        return f"{self.ref.rsplit(':', 1)[0]}@{self.digest}"
 
 
 @dataclass(frozen=True)
@@ -45,10 +64,24 @@ class PushError(RuntimeError):
     """Building, logging in or pushing failed; the message is one line."""
 
 
-def image_tags(version: str, git_sha: str, device: str, dirty: bool, moving_tag: str | None) -> tuple[str, ...]:
-    """`<version>-<device>-<sha>` never moves; the moving tag (default `<version>-<device>`) follows it."""
-    immutable = f"{version}-{device}-{git_sha}" + ("-dirty" if dirty else "")
-    return (immutable, moving_tag or f"{version}-{device}")
+def image_tags(
+    version: str, git_sha: str, device: str, dirty: bool, moving_tag: str | None, immutable: bool = False
+) -> tuple[str, ...]:
+    """`<version>-<device>-<sha>` never moves; the moving tag (default `<version>-<device>`) follows it,
+    except in immutable repositories, where no tag can move."""
+    fixed = f"{version}-{device}-{git_sha}" + ("-dirty" if dirty else "")
+    if immutable:
+        if moving_tag:
+            raise ConfigError("--moving-tag cannot be used with --immutable (an immutable tag never moves)")
+        return (fixed,)
+    return (fixed, moving_tag or f"{version}-{device}")
+
+
+def build_args(target: str, device: str, base_image: str) -> tuple[tuple[str, str], ...]:
+    args = [("BASE_IMAGE", base_image)]
+    if target == "train" and device == "gpu":
+        args.append(("HOROVOD_GPU_OPERATIONS", "NCCL"))  # docker/train.Dockerfile's Horovod build
+    return tuple(args)
 
 
 def build_plan(
@@ -61,17 +94,24 @@ def build_plan(
     base_image: str | None = None,
     repository_prefix: str = DEFAULT_REPOSITORY_PREFIX,
     moving_tag: str | None = None,
+    immutable: bool = False,
+    platform: str = DEFAULT_PLATFORM,
 ) -> list[BuildSpec]:
+    if platform not in PLATFORMS:
+        raise ConfigError(f"unknown --platform {platform!r} (expected one of {', '.join(PLATFORMS)})")
     plan = []
     for target in targets:
         dockerfile, kind = TARGETS[target]
+        base = base_image or dlc_base_image(kind, device, region)
         plan.append(
             BuildSpec(
                 target=target,
                 dockerfile=dockerfile,
-                base_image=base_image or dlc_base_image(kind, device, region),
+                base_image=base,
                 repository=f"{repository_prefix}-{'training' if target == 'train' else 'inference'}",
-                tags=image_tags(version, git_sha, device, dirty, moving_tag),
+                tags=image_tags(version, git_sha, device, dirty, moving_tag, immutable),
+                build_args=build_args(target, device, base),
+                platform=platform,
             )
         )
     return plan
@@ -83,17 +123,21 @@ def decode_login(authorization_data: dict) -> RegistryLogin:
     return RegistryLogin(server=authorization_data["proxyEndpoint"], username=username, password=password)
 
 
-def ensure_repository(ecr, name: str) -> tuple[str, bool]:
+def ensure_repository(ecr, name: str, immutable: bool = False) -> tuple[str, bool]:
     """Returns (repositoryUri, created). Scan-on-push is on for repositories we create."""
     try:
         repository = ecr.create_repository(
             repositoryName=name,
             imageScanningConfiguration={"scanOnPush": True},
-            imageTagMutability="MUTABLE",  # the moving tag must move; immutability comes from the sha tag
+            # MUTABLE by default: the moving tag must move; immutability then comes from the sha tag.
+            imageTagMutability="IMMUTABLE" if immutable else "MUTABLE",
         )["repository"]
         return repository["repositoryUri"], True
     except ecr.exceptions.RepositoryAlreadyExistsException:
         repository = ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
+        if immutable and repository.get("imageTagMutability") != "IMMUTABLE":
+            print(f"warning: existing repository {name} has MUTABLE tags (--immutable applies to new ones)",
+                  file=sys.stderr)  # fmt: skip
         return repository["repositoryUri"], False
 
 
@@ -113,8 +157,31 @@ def ecr_login(ecr, docker_client, server: str | None = None) -> RegistryLogin:
     return login
 
 
-def push_image(docker_client, local_image: str, remote_repository: str, tags: tuple[str, ...], login) -> list[str]:
-    """Tags `local_image` as `remote_repository:<tag>` for each tag and pushes; returns the pushed refs."""
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)  # stdout stays for the results (refs and digests)
+
+
+_LAYER_STATES = {"Pushed": "pushed", "Layer already exists": "already in the registry", "Mounted": "mounted"}
+
+
+def push_digest(ref: str, lines, progress=_progress) -> str:
+    """Reads the daemon's push stream: per-layer progress once per state, the manifest digest at the end."""
+    digest, seen = None, set()
+    for line in lines:
+        if "error" in line:
+            raise PushError(f"push of {ref} failed: {line['error'].strip()}")
+        state = _LAYER_STATES.get(line.get("status", "").split(" from ")[0])
+        if line.get("id") and state and (line["id"], state) not in seen:
+            seen.add((line["id"], state))
+            progress(f"{ref}: layer {line['id']} {state}")
+        digest = line.get("aux", {}).get("Digest", digest)
+    if not digest:
+        raise PushError(f"push of {ref} reported no digest")
+    return digest
+
+
+def push_image(docker_client, local_image: str, remote_repository: str, tags: tuple[str, ...], login) -> list[Pushed]:
+    """Tags `local_image` as `remote_repository:<tag>` for each tag and pushes; returns refs and digests."""
     import docker.errors
 
     try:
@@ -125,29 +192,34 @@ def push_image(docker_client, local_image: str, remote_repository: str, tags: tu
     pushed = []
     for tag in tags:
         image.tag(remote_repository, tag)
-        for line in docker_client.api.push(remote_repository, tag, auth_config=auth, stream=True, decode=True):
-            if "error" in line:
-                raise PushError(f"push of {remote_repository}:{tag} failed: {line['error'].strip()}")
-        pushed.append(f"{remote_repository}:{tag}")
+        ref = f"{remote_repository}:{tag}"
+        lines = docker_client.api.push(remote_repository, tag, auth_config=auth, stream=True, decode=True)
+        pushed.append(Pushed(ref=ref, digest=push_digest(ref, lines)))
+        print(f"pushed {ref} {pushed[-1].digest}")
     return pushed
 
 
-def build_image(docker_client, spec: BuildSpec, context: Path = REPO_ROOT) -> str:
+def build_image(docker_client, spec: BuildSpec, context: Path = REPO_ROOT, progress=_progress) -> str:
+    """Streams the build; each `Step n/m` line is shown as progress, an error names the step it failed at."""
     import docker.errors
 
     local_ref = f"{spec.repository}:{spec.tags[0]}"
+    step = None
     try:
-        docker_client.images.build(
-            path=str(context),
-            dockerfile=spec.dockerfile,
-            buildargs={"BASE_IMAGE": spec.base_image},
-            tag=local_ref,
-            rm=True,
-        )
-    except docker.errors.BuildError as error:
-        steps = "".join(chunk.get("stream", "") for chunk in error.build_log).strip().splitlines()
-        where = f" at '{steps[-1].strip()}'" if steps else ""
-        raise PushError(f"build of {spec.dockerfile} failed{where}: {error.msg}") from error
+        chunks = docker_client.api.build(
+            path=str(context), dockerfile=spec.dockerfile, buildargs=dict(spec.build_args), tag=local_ref,
+            rm=True, platform=spec.platform, decode=True,
+        )  # fmt: skip
+        for chunk in chunks:
+            if "error" in chunk:
+                where = f" at '{step}'" if step else ""
+                raise PushError(f"build of {spec.dockerfile} failed{where}: {chunk['error'].strip()}")
+            text = chunk.get("stream", "").strip()
+            if text.startswith("Step "):
+                step = text
+                progress(f"{local_ref}: {text}")
+    except docker.errors.APIError as error:
+        raise PushError(f"build of {spec.dockerfile} failed: {error.explanation or error}") from error
     return local_ref
 
 
@@ -186,10 +258,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--git-sha", help="source revision for the immutable tag (default: git HEAD)")
     parser.add_argument("--moving-tag", help="tag that follows the latest push (default: <version>-<device>)")
     parser.add_argument("--no-push", action="store_true", help="build and tag locally only")
+    parser.add_argument("--platform", choices=PLATFORMS, default=DEFAULT_PLATFORM, help="target platform")
+    parser.add_argument("--immutable", action="store_true", help="IMMUTABLE repositories, only the sha tag")
     return parser.parse_args(argv)
 
 
-def run(args: argparse.Namespace, settings: Settings, docker_client, ecr) -> list[str]:
+def plan_from_args(args: argparse.Namespace, settings: Settings) -> list[BuildSpec]:
+    """Everything the flags say, checked before Docker or AWS is touched."""
     check_name(args.repository_prefix, "--repository-prefix")
     if args.git_sha:
         sha, dirty = args.git_sha, False
@@ -198,10 +273,13 @@ def run(args: argparse.Namespace, settings: Settings, docker_client, ecr) -> lis
         if dirty:
             print("warning: work tree has uncommitted changes; tagging as -dirty", file=sys.stderr)
     version = args.image_version or project_version()
-    plan = build_plan(
+    return build_plan(
         args.target, args.device, settings.region, version, sha, dirty,
-        args.base_image, args.repository_prefix, args.moving_tag,
+        args.base_image, args.repository_prefix, args.moving_tag, args.immutable, args.platform,
     )  # fmt: skip
+
+
+def run(args: argparse.Namespace, settings: Settings, plan: list[BuildSpec], docker_client, ecr) -> list[str]:
     base_registries = sorted({r for spec in plan if (r := ecr_base_registry(spec.base_image))})
     for registry in base_registries:
         # The caller's ECR token also authorises pulls from the DLC account's registry.
@@ -211,16 +289,19 @@ def run(args: argparse.Namespace, settings: Settings, docker_client, ecr) -> lis
         print(f"built {local_ref} from {spec.dockerfile} on {spec.base_image}")
     if args.no_push:
         return [local_ref for _, local_ref in built]
-    return publish(ecr, docker_client, built, settings.registry_override)
+    pushed = publish(ecr, docker_client, built, settings.registry_override, args.immutable)
+    return list(dict.fromkeys(p.by_digest for p in pushed))  # one line per image: tags share the digest
 
 
-def publish(ecr, docker_client, built: list[tuple[BuildSpec, str]], registry_override: str | None) -> list[str]:
+def publish(
+    ecr, docker_client, built: list[tuple[BuildSpec, str]], registry_override: str | None, immutable: bool = False
+) -> list[Pushed]:
     """Repository (created if missing), login, push of every tag; a repository created here and left empty
     by a failed push is deleted again, and both are reported."""
     login = ecr_login(ecr, docker_client, registry_override)
     pushed = []
     for spec, local_ref in built:
-        uri, created = ensure_repository(ecr, spec.repository)
+        uri, created = ensure_repository(ecr, spec.repository, immutable)
         if created:
             print(f"created ECR repository {spec.repository} (scan on push)")
         remote = f"{registry_override}/{spec.repository}" if registry_override else uri
@@ -238,10 +319,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         settings = load_settings(region=args.region)
+        plan = plan_from_args(args, settings)
         import boto3
         import docker
 
-        refs = run(args, settings, docker.from_env(), boto3.client("ecr", region_name=settings.region))
+        refs = run(args, settings, plan, docker.from_env(), boto3.client("ecr", region_name=settings.region))
     except (ConfigError, PushError) as error:
         print(f"build_and_push: error: {error}", file=sys.stderr)
         return 2

@@ -114,7 +114,7 @@ def check_name(value: str, what: str) -> str:
 
 
 def check_instance_type(value: str, usage: str) -> str:
-    """`usage` is training | hosting | transform: SageMaker accepts different instance families for each."""
+    """`usage` is training | hosting | transform | processing: SageMaker accepts different families for each."""
     allowed = _instance_types(usage)
     if value not in allowed:
         raise ConfigError(f"unknown {usage} instance type {value!r} (e.g. {sorted(allowed)[0]})")
@@ -130,6 +130,7 @@ def _instance_types(usage: str) -> frozenset[str]:
         "training": "TrainingInstanceType",
         "hosting": "ProductionVariantInstanceType",
         "transform": "TransformInstanceType",
+        "processing": "ProcessingInstanceType",
     }[usage]
     model = botocore.session.get_session().get_service_model("sagemaker")
     return frozenset(model.shape_for(shape).enum)

@@ -101,6 +101,23 @@ def evaluate(actual: Sequence[int], predicted: Sequence[int], class_names: Seque
     return Evaluation(tuple(class_names), counts, len(actual), correct)
 
 
+def model_quality(result: Evaluation) -> dict:
+    """SageMaker's model-quality statistics layout (multiclass), the file `launch register --evaluation` attaches
+    to a model package: accuracy, per-class recall and the confusion matrix keyed actual -> predicted name."""
+    names = result.class_names
+    return {
+        "multiclass_classification_metrics": {
+            "accuracy": {"value": result.accuracy, "standard_deviation": "NaN"},
+            "recall_per_class": dict(result.recall),
+            "confusion_matrix": {
+                actual: {predicted: int(result.counts[i, j]) for j, predicted in enumerate(names)}
+                for i, actual in enumerate(names)
+            },
+        },
+        "records": result.total,
+    }
+
+
 def report(result: Evaluation) -> str:
     lines = [f"accuracy {result.accuracy:.4f} ({result.correct}/{result.total})"]
     for name, recall in result.recall.items():
@@ -253,6 +270,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     truth.add_argument("--labels-csv", type=Path, help="filename,label rows")
     parser.add_argument("--class-names", type=Path, help="labels.txt, one class name per line")
     parser.add_argument("--plot", type=Path, default=Path("confusion_matrix.png"))
+    parser.add_argument("--json", type=Path, help="also write evaluation.json (model-quality statistics)")
     return parser.parse_args(argv)
 
 
@@ -290,6 +308,10 @@ def main(argv: list[str] | None = None) -> int:
             result = run(args, Path(workdir))
         print(report(result))
         print(f"confusion matrix: {plot_confusion(result, args.plot)}")
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(model_quality(result), indent=2) + "\n")
+            print(f"evaluation: {args.json}")
     except ConfigError as error:
         print(f"evaluate: error: {error}", file=sys.stderr)
         return 2

@@ -8,7 +8,8 @@ Sources:
            <class>/* (all train; --validation-fraction carves a validation split per class).
 
 Output: <output>/<split>/<split>-00000-of-000NN.tfrecord (NN a multiple of --shard-multiple),
-<output>/<split>/labels.txt and <output>/labels.txt. The same inputs and --seed give identical files.
+<output>/<split>/labels.txt (the splits of --labels-in) and <output>/labels.txt. The same inputs and --seed give
+identical files.
 Unreadable images are reported and skipped. Bad arguments or input: one line on stderr, exit 2.
 
     python -m scripts.prepare_data --source cifar10 --input cifar-10-python.tar.gz --output data \
@@ -246,7 +247,10 @@ def prepare(
     records_per_shard: int,
     seed: int,
     progress: bool = False,
+    labels_in: frozenset[str] | None = None,
 ) -> Report:
+    """`labels_in`: the splits that get a copy of labels.txt (None: all). Batch Transform sends every object
+    under its input prefix as a record, so a split that is transformed must hold nothing but shards."""
     report = Report()
     text = "".join(f"{label}\n" for label in labels)
     output.mkdir(parents=True, exist_ok=True)
@@ -254,7 +258,8 @@ def prepare(
     for split, items in plan_splits(samples, seed).items():
         shards = shard_count(len(items), shard_multiple, records_per_shard)
         write_split(split, items, output / split, shards, report, progress)
-        (output / split / "labels.txt").write_text(text)
+        if labels_in is None or split in labels_in:
+            (output / split / "labels.txt").write_text(text)
     return report
 
 
@@ -300,6 +305,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--validation-fraction", type=float, default=0.0, help="folder without splits")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--s3-uri", help="upload the output here, e.g. s3://bucket/data/cifar10")
+    parser.add_argument(
+        "--labels-in", action="append", choices=("train", "validation", "eval"),
+        help="splits that get a labels.txt copy (repeatable; default all; leave out a split you batch-transform)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if args.shard_multiple < 1 or args.records_per_shard < 1:
         raise InputError("--shard-multiple and --records-per-shard must be >= 1")
@@ -322,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         labels, samples = load_source(args)
         report = prepare(
             labels, samples, args.output, args.shard_multiple, args.records_per_shard, args.seed,
-            progress=sys.stderr.isatty(),
+            progress=sys.stderr.isatty(), labels_in=frozenset(args.labels_in) if args.labels_in else None,
         )  # fmt: skip
     except InputError as exc:
         print(f"prepare_data: error: {_first_line(exc)}", file=sys.stderr)

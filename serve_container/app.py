@@ -6,6 +6,7 @@ Optional hooks wrap the two ends.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
@@ -17,13 +18,16 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from serve_container import decoders, encoders
-from serve_container.contract import Settings, load_settings
-from serve_container.custom_attributes import HEADER, Route, parse_route
+from serve_container.contract import MB, Settings, load_settings
+from serve_container.custom_attributes import HEADER, TARGET_MODEL_HEADER, Route, parse_route
+from serve_container.decoders import examples as example_bodies
 from serve_container.decoders.arrays import batch_size
 from serve_container.decoders.tabular import decode_json, json_signature_name
-from serve_container.errors import BadRequest, ModelUnavailable, PayloadTooLarge, ServingError
-from serve_container.handlers import Context, Hooks, TfsResponse, call_hook, input_stream, load_hooks
-from serve_container.signature import DEFAULT_SIGNATURE, Signature
+from serve_container.errors import BadRequest, CatalogError, ModelUnavailable, PayloadTooLarge, ServingError
+from serve_container.handlers import Context, Hooks, HookSet, TfsResponse, call_hook, input_stream, load_hooks
+from serve_container.model_catalog import ModelEntry, Registry, StaticCatalog
+from serve_container.multi_model import MultiModelManager
+from serve_container.signature import DEFAULT_SIGNATURE, METHOD_NAMES, Signature
 from serve_container.tfs_client import TfsClient
 
 log = logging.getLogger("serve_container.app")
@@ -67,6 +71,37 @@ def pick_signature(signatures: dict[str, Signature], name: str | None) -> Signat
     )
 
 
+def pick_method_signature(signatures: dict[str, Signature], name: str | None, method: str) -> Signature:
+    """Classify / Regress run one signature of their own kind, by name or serving_default, as TF Serving does."""
+    wanted = METHOD_NAMES[method]
+    name = name or DEFAULT_SIGNATURE
+    signature = signatures.get(name)
+    if signature is not None and signature.method_name == wanted:
+        return signature
+    of_kind = sorted(n for n, s in signatures.items() if s.method_name == wanted)
+    what = f"has no signature {name!r}" if signature is None else f"signature {name!r} is {signature.method_name}"
+    if of_kind:
+        hint = f"name one of its {method} signatures {of_kind} with tfs-signature-name"
+    else:
+        hint = f"it has no {method} signature (method_name {wanted}); send tfs-method=predict"
+    raise BadRequest(f"tfs-method={method}: the model {what}; {hint}")
+
+
+def tfs_json_fields(result) -> tuple[str | None, bool]:
+    """From TFS REST JSON an input_handler returned: its `signature_name`, and whether it is columnar (`inputs`,
+    answered under `outputs` as TF Serving does)."""
+    payload = result
+    if isinstance(result, (str, bytes)):
+        try:
+            payload = json.loads(result)
+        except (ValueError, RecursionError):
+            return None, False
+    if not isinstance(payload, dict):
+        return None, False
+    name = payload.get("signature_name")
+    return (name if isinstance(name, str) and name else None), "inputs" in payload
+
+
 def hook_inputs(result, signature: Signature) -> dict[str, np.ndarray]:
     """What an input_handler may return: TFS REST JSON (str/bytes/dict/list), an array, or arrays by name."""
     if isinstance(result, np.ndarray):
@@ -84,14 +119,16 @@ def hook_inputs(result, signature: Signature) -> dict[str, np.ndarray]:
 
 
 class Service:
-    """Per-worker state: settings, the gRPC client, hooks, cached labels and readiness."""
+    """Per-worker state: settings, the gRPC client, the models, hooks, cached labels and readiness."""
 
-    def __init__(self, settings: Settings, client: TfsClient, hooks: Hooks):
+    def __init__(self, settings: Settings, client: TfsClient, models, hooks: HookSet):
         self.settings = settings
         self.client = client
+        self.models = models  # StaticCatalog or Registry: both answer get(name) -> ModelEntry, else 404
         self.hooks = hooks
+        self.default_model = None if settings.multi_model else models.default
         self.options = decoders.DecodeOptions(settings.tfrecord_image_key, settings.max_image_pixels)
-        self._labels: dict[int | None, tuple[str, ...] | None] = {}
+        self._labels: dict[tuple[Path, int, int], tuple[str, ...] | None] = {}
         self._ping_lock = threading.Lock()
         self._ping = (0.0, False)
 
@@ -100,7 +137,9 @@ class Service:
             checked_at, ok = self._ping
             if time.monotonic() - checked_at < self.settings.ping_cache_seconds:
                 return ok
-        ok = self.client.model_available(self.settings.model_name)
+        # Multi-model: zero models loaded is healthy, TF Serving itself must answer.
+        multi = self.settings.multi_model
+        ok = self.client.server_up() if multi else self.client.model_available(self.default_model)
         with self._ping_lock:
             self._ping = (time.monotonic(), ok)
         return ok
@@ -110,49 +149,64 @@ class Service:
         with self._ping_lock:
             self._ping = (time.monotonic(), False)
 
-    def labels(self, route: Route, version: int | None):
-        if route.model_name != self.settings.model_name or version is None:
+    def labels(self, entry: ModelEntry, version: int | None):
+        if version is None:
             return None
-        if version not in self._labels:
-            self._labels[version] = encoders.read_labels(
-                Path(self.settings.model_dir, str(version), "assets", "labels.txt")
-            )
-        return self._labels[version]
+        key = (entry.base_path, entry.generation, version)
+        if key not in self._labels:
+            self._labels[key] = encoders.read_labels(entry.base_path / str(version) / "assets" / "labels.txt")
+        return self._labels[key]
 
     def context(self, route: Route, length: int) -> Context:
+        version = "" if route.version is None else f"/versions/{route.version}"
         return Context(
-            route.model_name,
-            None if route.version is None else str(route.version),
-            route.method,
-            None,  # TF Serving's REST API is off: the app talks gRPC
-            self.settings.tfs_grpc_port,
-            None,
-            request.headers.get(HEADER),
-            request.headers.get("Content-Type") or "application/json",
-            request.headers.get("Accept") or self.settings.default_accept,
-            length,
+            model_name=route.model_name,
+            model_version=None if route.version is None else str(route.version),
+            method=route.method,
+            rest_uri=f"{self.settings.rest_base}/v1/models/{route.model_name}{version}:{route.method}",
+            grpc_port=self.settings.tfs_grpc_port,
+            channel=self.client.channel(),
+            custom_attributes=request.headers.get(HEADER),
+            request_content_type=request.headers.get("Content-Type") or "application/json",
+            accept_header=request.headers.get("Accept") or self.settings.default_accept,
+            content_length=length,
         )
 
-    def invoke(self) -> Response:
-        route = parse_route(request.headers.get(HEADER), self.settings.model_name)
+    def route(self, path_model: str | None) -> Route:
+        default = path_model or self.default_model
+        route = parse_route(request.headers.get(HEADER), default or "")
+        if path_model:  # /models/<name>/invoke: the path names the model, whatever the attributes say
+            return dataclasses.replace(route, model_name=path_model)
+        if not route.model_name:
+            raise BadRequest("a multi-model endpoint needs /models/<name>/invoke or tfs-model-name")
+        return route
+
+    def invoke(self, path_model: str | None = None) -> Response:
+        route = self.route(path_model)
+        entry = self.models.get(route.model_name)
+        hooks = self.hooks.for_model(entry.code_dir, entry.generation)
         body = read_body(self.settings.max_payload_bytes)
         if not body:
             raise BadRequest("empty request body")
-        context = self.context(route, len(body)) if self.hooks.any else None  # only user code reads it
-        if self.hooks.handler:
-            return self._hook_response(call_hook(self.hooks.handler, input_stream(body), context))
+        context = self.context(route, len(body)) if hooks.any else None  # only user code reads it
+        if hooks.handler:
+            return self._hook_response(call_hook(hooks.handler, input_stream(body), context))
+        if route.method != "predict":
+            return self._invoke_examples(route, entry, hooks, body, context)
 
-        media = None if self.hooks.input_handler else decoders.canonical_media_type(request.content_type)
+        media = None if hooks.input_handler else decoders.canonical_media_type(request.content_type)
         accept, top_k = "application/json", 0
-        if self.hooks.output_handler is None:
+        if hooks.output_handler is None:
             accept, top_k = encoders.negotiate(
                 request.headers.get("Accept"), self.settings.default_accept, self.settings.top_k
             )
-        signatures = self.client.signatures(route.model_name, route.version)
+        signatures = self.client.signatures(route.model_name, route.version, entry.generation)
         chunk_size = self.settings.chunk_size
+        columnar = False
         if media is None:
-            result = call_hook(self.hooks.input_handler, input_stream(body), context)
-            signature = pick_signature(signatures, route.signature_name)
+            result = call_hook(hooks.input_handler, input_stream(body), context)
+            hook_signature, columnar = tfs_json_fields(result)
+            signature = pick_signature(signatures, route.signature_name or hook_signature)
             inputs = hook_inputs(result, signature)
             g.batch, chunks = batch_size(inputs), decoders.split_batch(inputs, chunk_size)
         else:
@@ -160,17 +214,54 @@ class Service:
             if media == "application/json" and not name:
                 name = json_signature_name(body)
             signature = pick_signature(signatures, name)
-            g.batch, chunks = decoders.decode_chunks(media, body, signature, self.options, chunk_size)
-        if decoders.fits_one_chunk(g.batch, chunk_size):  # the common case: one cheaper blocking call
-            outputs, served = self.client.predict(route.model_name, route.version, signature.name, next(chunks))
-        else:
-            outputs, served = self.client.predict_chunks(route.model_name, route.version, signature.name, chunks)
+            g.batch, chunks = decoders.decode_chunks(
+                media, body, signature, self.options.for_model(entry.base_path, route.version), chunk_size
+            )
+        try:
+            if decoders.fits_one_chunk(g.batch, chunk_size):  # the common case: one cheaper blocking call
+                outputs, served = self.client.predict(route.model_name, route.version, signature.name, next(chunks))
+            else:
+                outputs, served = self.client.predict_chunks(
+                    route.model_name, route.version, signature.name, chunks
+                )
+        except ServingError as error:
+            if not hooks.output_handler:
+                raise
+            return self._hook_response(call_hook(hooks.output_handler, _failed(error), context))
 
-        if self.hooks.output_handler:
-            tfs = TfsResponse(encoders.encode("application/json", outputs), 200, outputs)
-            return self._hook_response(call_hook(self.hooks.output_handler, tfs, context))
-        labels = self.labels(route, served) if top_k else None
+        if hooks.output_handler:
+            content = encoders.encode_columnar(outputs) if columnar else encoders.encode("application/json", outputs)
+            tfs = TfsResponse(content, 200, outputs)
+            return self._hook_response(call_hook(hooks.output_handler, tfs, context))
+        labels = self.labels(entry, served) if top_k else None
         return Response(encoders.encode(accept, outputs, labels, top_k), mimetype=accept)
+
+    def _invoke_examples(self, route: Route, entry: ModelEntry, hooks: Hooks, body: bytes, context) -> Response:
+        """tfs-method classify / regress: tf.train.Examples through TF Serving's Classify / Regress."""
+        accept = "application/json"
+        if hooks.output_handler is None:
+            accept, _ = encoders.negotiate(request.headers.get("Accept"), self.settings.default_accept, 0)
+        if hooks.input_handler:
+            examples = example_bodies.from_hook(call_hook(hooks.input_handler, input_stream(body), context))
+        else:
+            media = decoders.canonical_media_type(request.content_type)
+            examples = example_bodies.decode_examples(media, body)
+        g.batch = len(examples.examples)
+        signatures = self.client.signatures(route.model_name, route.version, entry.generation)
+        signature = pick_method_signature(signatures, route.signature_name or examples.signature_name, route.method)
+        call = self.client.classify if route.method == "classify" else self.client.regress
+        try:
+            results = []
+            for part in examples.chunks(self.settings.chunk_size):
+                results.extend(call(route.model_name, route.version, signature.name, part))
+        except ServingError as error:
+            if not hooks.output_handler:
+                raise
+            return self._hook_response(call_hook(hooks.output_handler, _failed(error), context))
+        if hooks.output_handler:
+            tfs = TfsResponse(encoders.encode_results("application/json", route.method, results), 200)
+            return self._hook_response(call_hook(hooks.output_handler, tfs, context))
+        return Response(encoders.encode_results(accept, route.method, results), mimetype=accept)
 
     @staticmethod
     def _hook_response(result) -> Response:
@@ -185,12 +276,29 @@ class Service:
         return Response(content, mimetype=content_type)
 
 
+def _failed(error: ServingError) -> TfsResponse:
+    # As the DLC's requests.post would: an output_handler sees TF Serving's status and REST error body.
+    return TfsResponse(json.dumps({"error": error.message}).encode(), error.status)
+
+
+def _catalog(settings: Settings):
+    if settings.multi_model:
+        return Registry(settings.run_dir)
+    try:
+        return StaticCatalog.from_settings(settings)
+    except CatalogError:
+        # The supervisor refuses to start on this; an app run on its own (tests, a hand-started gunicorn) still
+        # answers, routing to the one model TF Serving would have under the default name.
+        return StaticCatalog((ModelEntry(settings.model_name, settings.model_dir.resolve(), ()),), settings.model_name)
+
+
 def create_app(settings: Settings | None = None, client: TfsClient | None = None) -> Flask:
     settings = settings or load_settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     client = client or TfsClient(settings.grpc_target, settings.grpc_deadline_seconds)
-    hooks = load_hooks(settings.code_dir) if settings.enable_hooks else Hooks()
-    service = Service(settings, client, hooks)
+    shared = load_hooks(settings.code_dir) if settings.enable_hooks else Hooks()
+    models = _catalog(settings)
+    service = Service(settings, client, models, HookSet(shared, settings.code_dir, settings.enable_hooks))
     app = Flask("serve_container")
     app.config["service"] = service
 
@@ -198,11 +306,15 @@ def create_app(settings: Settings | None = None, client: TfsClient | None = None
     def ping():
         if service.ready():
             return Response(status=200)
-        return _json_response({"error": f"model {settings.model_name!r} is not available"}, 503)
+        what = "TF Serving" if settings.multi_model else f"model {service.default_model!r}"
+        return _json_response({"error": f"{what} is not available"}, 503)
 
     @app.post("/invocations")
     def invocations():
         return service.invoke()
+
+    if settings.multi_model:
+        _multi_model_routes(app, service, MultiModelManager(settings, client, models))
 
     @app.get("/execution-parameters")
     def execution_parameters():
@@ -224,14 +336,17 @@ def create_app(settings: Settings | None = None, client: TfsClient | None = None
         level = logging.DEBUG if request.path == "/ping" else logging.INFO
         if log.isEnabledFor(level):
             elapsed = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+            # SageMaker's original TargetModel (multi-model endpoints): for the logs only, as the contract says.
+            target = request.headers.get(TARGET_MODEL_HEADER)
             log.log(
                 level,
-                "%s %s %s batch=%s %.1fms",
+                "%s %s %s batch=%s %.1fms%s",
                 request.method,
                 request.path,
                 response.status_code,
                 g.get("batch", "-"),
                 elapsed,
+                f" target_model={target}" if target else "",
             )
         return response
 
@@ -253,3 +368,46 @@ def create_app(settings: Settings | None = None, client: TfsClient | None = None
         return _json_response({"error": f"internal error: {type(error).__name__}: {error}"}, 500)
 
     return app
+
+
+def _model_json(entry: ModelEntry) -> dict:
+    return {"modelName": entry.name, "modelUrl": entry.url}
+
+
+def _multi_model_routes(app: Flask, service: Service, manager: MultiModelManager) -> None:
+    """SageMaker's multi-model contract: LoadModel, ListModels (paginated), DescribeModel, UnloadModel, Invoke."""
+    registry = manager.registry
+
+    @app.post("/models")
+    def load_model():
+        try:
+            body = json.loads(read_body(MB))
+        except ValueError:
+            raise BadRequest('POST /models needs a JSON body {"model_name": ..., "url": ...}') from None
+        if not isinstance(body, dict) or not isinstance(body.get("model_name"), str) or not isinstance(
+            body.get("url"), str
+        ):
+            raise BadRequest('POST /models needs a JSON body {"model_name": ..., "url": ...}')
+        entry = manager.load(body["model_name"], body["url"])
+        return _json_response({"success": f"model {entry.name!r} loaded", **_model_json(entry)})
+
+    @app.get("/models")
+    def list_models():
+        entries, token = registry.page(request.args.get("next_page_token"), service.settings.mme_page_size)
+        payload = {"models": [_model_json(e) for e in entries]}
+        if token:
+            payload["nextPageToken"] = token
+        return _json_response(payload)
+
+    @app.get("/models/<name>")
+    def describe_model(name: str):
+        return _json_response(_model_json(registry.get(name)))
+
+    @app.delete("/models/<name>")
+    def unload_model(name: str):
+        manager.unload(name)
+        return _json_response({"success": f"model {name!r} unloaded"})
+
+    @app.post("/models/<name>/invoke")
+    def invoke_model(name: str):
+        return service.invoke(name)

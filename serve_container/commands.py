@@ -1,49 +1,13 @@
-"""Pure builders: TF Serving's command line, model config and batching file, and gunicorn's command line."""
+"""Pure builders: TF Serving's command line and batching file, and gunicorn's command line (model configs:
+model_catalog.py)."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from serve_container.contract import Settings
 
-_VERSION_DIR = re.compile(r"^[0-9]+$")
 APP_FACTORY = "serve_container.app:create_app()"
-
-
-def find_versions(model_dir: Path) -> list[int]:
-    """Numeric version directories holding a SavedModel, ascending."""
-    if not model_dir.is_dir():
-        return []
-    versions = []
-    for entry in model_dir.iterdir():
-        has_model = (entry / "saved_model.pb").is_file() or (entry / "saved_model.pbtxt").is_file()
-        if _VERSION_DIR.match(entry.name) and has_model:
-            versions.append(int(entry.name))
-    return sorted(versions)
-
-
-def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def model_config_text(name: str, base_path: Path, versions: list[int]) -> str:
-    """ModelServerConfig (text proto) serving every exported version, so tfs-model-version can pick one."""
-    version_lines = "".join(f"        versions: {v}\n" for v in versions)
-    return (
-        "model_config_list {\n"
-        "  config {\n"
-        f"    name: {_quote(name)}\n"
-        f"    base_path: {_quote(str(base_path))}\n"
-        '    model_platform: "tensorflow"\n'
-        "    model_version_policy {\n"
-        "      specific {\n"
-        f"{version_lines}"
-        "      }\n"
-        "    }\n"
-        "  }\n"
-        "}\n"
-    )
 
 
 def batching_parameters_text(settings: Settings) -> str:
@@ -60,7 +24,8 @@ def tfs_command(settings: Settings, model_config: Path, batching_file: Path | No
     command = [
         settings.tfs_binary,
         f"--port={settings.tfs_grpc_port}",
-        "--rest_api_port=0",  # the proxy speaks gRPC only
+        # The app speaks gRPC; REST is there for DLC hooks that post to context.rest_uri.
+        f"--rest_api_port={settings.tfs_rest_port}",
         f"--model_config_file={model_config}",
         # The model directory never changes under a running endpoint: load once, fail fast if it is broken.
         "--file_system_poll_wait_seconds=0",

@@ -12,57 +12,66 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from serve_container.errors import SettingsError
+
 MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 BATCH_STRATEGIES = ("MULTI_RECORD", "SINGLE_RECORD")
 ACCEPT_TYPES = ("application/json", "application/jsonlines", "text/csv")
 MB = 1024 * 1024
+PAYLOAD_CEILING_MB = 1024  # asynchronous inference's maximum payload
 # SageMaker kills the container 30 s after SIGTERM; keep our own drain well inside that.
 SIGTERM_BUDGET_SECONDS = 30
 
 
-class SettingsError(ValueError):
-    """A bad environment value; the message names the variable."""
-
-
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    port: int = 8080
-    workers: int = 1
-    threads: int = 4
-    gunicorn_timeout_seconds: int = 60
-    graceful_timeout_seconds: int = 20
-    grpc_deadline_seconds: float = 55.0
-    model_name: str = "model"
-    model_dir: Path = Path("/opt/ml/model")
-    tfs_grpc_port: int = 9000
-    tfs_binary: str = "tensorflow_model_server"
-    tfs_startup_timeout_seconds: float = 180.0
-    tfs_max_restarts: int = 5
-    enable_batching: bool = False
-    max_batch_size: int = 8
-    batch_timeout_micros: int = 1000
-    num_batch_threads: int = 1
-    max_enqueued_batches: int = 1
-    intra_op_parallelism: int = 0
-    inter_op_parallelism: int = 0
-    max_payload_mb: int = 6
-    max_concurrent_transforms: int = 0
-    batch_strategy: str = "MULTI_RECORD"
-    max_image_pixels: int = 25_000_000
-    tfrecord_image_key: str = "image/encoded"
-    default_accept: str = "application/json"
-    top_k: int = 0
-    predict_chunk_size: int = 64
-    ping_cache_seconds: float = 1.0
-    log_level: str = "INFO"
-    enable_hooks: bool = True
-    install_requirements_at_start: bool = False
-    run_dir: Path = Path("/tmp/byoc-serve")
+    """Every value is set by load_settings, the one place that states the defaults."""
+
+    port: int
+    workers: int
+    threads: int
+    gunicorn_timeout_seconds: int
+    graceful_timeout_seconds: int
+    grpc_deadline_seconds: float
+    model_name: str
+    default_model_explicit: bool  # SAGEMAKER_TFS_DEFAULT_MODEL_NAME was set: it must name a model
+    model_dir: Path
+    multi_model: bool
+    mme_memory_reserve_mb: int
+    mme_page_size: int
+    mme_load_timeout_seconds: float
+    tfs_grpc_port: int
+    tfs_rest_port: int
+    tfs_binary: str
+    tfs_startup_timeout_seconds: float
+    tfs_max_restarts: int
+    enable_batching: bool
+    max_batch_size: int
+    batch_timeout_micros: int
+    num_batch_threads: int
+    max_enqueued_batches: int
+    intra_op_parallelism: int
+    inter_op_parallelism: int
+    omp_num_threads: str  # OMP_NUM_THREADS for TF Serving and the workers (OpenMP / OpenBLAS pools)
+    max_payload_mb: int
+    max_concurrent_transforms: int
+    batch_strategy: str
+    max_image_pixels: int
+    tfrecord_image_key: str | None  # None: the model's assets/input_schema.json says
+    default_accept: str
+    top_k: int
+    predict_chunk_size: int
+    ping_cache_seconds: float
+    log_level: str
+    enable_hooks: bool
+    install_requirements_at_start: bool
+    run_dir: Path
 
     @property
     def max_payload_bytes(self) -> int:
-        return self.max_payload_mb * MB
+        # 0 is the API's "no payload limit" (batch transform streaming); asynchronous inference's 1 GB still bounds it.
+        return (self.max_payload_mb or PAYLOAD_CEILING_MB) * MB
 
     @property
     def chunk_size(self) -> int:
@@ -77,6 +86,10 @@ class Settings:
     @property
     def grpc_target(self) -> str:
         return f"127.0.0.1:{self.tfs_grpc_port}"
+
+    @property
+    def rest_base(self) -> str:
+        return f"http://127.0.0.1:{self.tfs_rest_port}"
 
 
 class _Reader:
@@ -133,13 +146,52 @@ class _Reader:
         return value
 
 
+def _internal_ports(env: _Reader, public_port: int) -> tuple[int, int]:
+    """TF Serving's gRPC and REST ports. SAGEMAKER_SAFE_PORT_RANGE ("low-high") is where SageMaker lets a
+    container listen when several share a network namespace (multi-container endpoints, inference pipelines):
+    both ports come from its start unless BYOC_TFS_GRPC_PORT / BYOC_TFS_REST_PORT say otherwise."""
+    low, high, default_grpc, default_rest = 1, 65535, 9000, 8501
+    safe = env.raw("SAGEMAKER_SAFE_PORT_RANGE")
+    if safe is not None:
+        match = re.fullmatch(r"([0-9]{1,5})-([0-9]{1,5})", safe)
+        if not match or not 1 <= int(match.group(1)) < int(match.group(2)) <= 65535:
+            raise SettingsError(f"SAGEMAKER_SAFE_PORT_RANGE={safe!r} must be 'low-high' with low < high <= 65535")
+        low, high = int(match.group(1)), int(match.group(2))
+        default_grpc, default_rest = low, low + 1
+    where = f" (inside SAGEMAKER_SAFE_PORT_RANGE={safe})" if safe is not None else ""
+    grpc_port = env.integer("BYOC_TFS_GRPC_PORT", default_grpc, low, high)
+    rest_port = env.integer("BYOC_TFS_REST_PORT", default_rest, low, high)
+    if grpc_port == rest_port:
+        raise SettingsError(f"BYOC_TFS_REST_PORT={rest_port} must differ from BYOC_TFS_GRPC_PORT{where}")
+    for name, value in (("BYOC_TFS_GRPC_PORT", grpc_port), ("BYOC_TFS_REST_PORT", rest_port)):
+        if value == public_port:
+            raise SettingsError(f"{name}={value} must differ from SAGEMAKER_BIND_TO_PORT{where}")
+    return grpc_port, rest_port
+
+
+def _omp_threads(env: _Reader) -> str:
+    value = env.raw("OMP_NUM_THREADS") or "1"
+    # OpenMP's own syntax: a thread count, or one per nesting level ("4,2").
+    if not re.fullmatch(r"[1-9][0-9]{0,3}(,[1-9][0-9]{0,3})*", value):
+        raise SettingsError(f"OMP_NUM_THREADS={value!r} must be a positive thread count (or counts per level: 4,2)")
+    return value
+
+
+def child_environment(settings: Settings, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment TF Serving and gunicorn start with: ours plus the thread settings decided here."""
+    env = dict(os.environ if environ is None else environ)
+    env["OMP_NUM_THREADS"] = settings.omp_num_threads
+    return env
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every serving variable; raise SettingsError naming the first bad one."""
     env = _Reader(os.environ if environ is None else environ)
     cpus = os.cpu_count() or 1
     is_batch_transform = env.boolean("SAGEMAKER_BATCH", False)
 
-    model_name = env.raw("SAGEMAKER_TFS_DEFAULT_MODEL_NAME") or "model"
+    explicit_name = env.raw("SAGEMAKER_TFS_DEFAULT_MODEL_NAME")
+    model_name = explicit_name or "model"
     if not MODEL_NAME_PATTERN.match(model_name):
         raise SettingsError(
             f"SAGEMAKER_TFS_DEFAULT_MODEL_NAME={model_name!r} must match {MODEL_NAME_PATTERN.pattern}"
@@ -156,10 +208,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         )
     graceful = env.integer("BYOC_GRACEFUL_TIMEOUT_SECONDS", 20, 1, SIGTERM_BUDGET_SECONDS - 10)
     port = env.integer("SAGEMAKER_BIND_TO_PORT", 8080, 1, 65535)
-    grpc_port = env.integer("BYOC_TFS_GRPC_PORT", 9000, 1, 65535)
-    if grpc_port == port:
-        raise SettingsError(f"BYOC_TFS_GRPC_PORT={grpc_port} must differ from SAGEMAKER_BIND_TO_PORT")
+    grpc_port, rest_port = _internal_ports(env, port)
     default_accept = env.choice("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "application/json", ACCEPT_TYPES)
+    multi_model = env.boolean("SAGEMAKER_MULTI_MODEL", False)
+    # A multi-model endpoint's models arrive under /opt/ml/models/<name>/model; its shared code/ is there too.
+    default_model_dir = "/opt/ml/models" if multi_model else "/opt/ml/model"
 
     return Settings(
         port=port,
@@ -169,8 +222,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         graceful_timeout_seconds=graceful,
         grpc_deadline_seconds=deadline,
         model_name=model_name,
-        model_dir=Path(env.raw("BYOC_MODEL_DIR") or "/opt/ml/model"),
+        default_model_explicit=explicit_name is not None,
+        model_dir=Path(env.raw("BYOC_MODEL_DIR") or default_model_dir),
+        multi_model=multi_model,
+        # Memory left free after a multi-model load (for requests and TF Serving's own use); short -> 507.
+        mme_memory_reserve_mb=env.integer("BYOC_MME_MEMORY_RESERVE_MB", 128, 0, 10_000_000),
+        mme_page_size=env.integer("BYOC_MME_PAGE_SIZE", 100, 1, 10_000),
+        mme_load_timeout_seconds=env.number("BYOC_MME_LOAD_TIMEOUT_SECONDS", 600.0, 1.0, 3600.0),
         tfs_grpc_port=grpc_port,
+        tfs_rest_port=rest_port,
         tfs_binary=env.raw("BYOC_TFS_BINARY") or "tensorflow_model_server",
         tfs_startup_timeout_seconds=env.number("BYOC_TFS_STARTUP_TIMEOUT_SECONDS", 180.0, 1.0, 3600.0),
         tfs_max_restarts=env.integer("BYOC_TFS_MAX_RESTARTS", 5, 0, 1000),
@@ -187,13 +247,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         intra_op_parallelism=env.integer("SAGEMAKER_TFS_INTRA_OP_PARALLELISM", 0, 0, 1024),
         inter_op_parallelism=env.integer("SAGEMAKER_TFS_INTER_OP_PARALLELISM", 0, 0, 1024),
-        max_payload_mb=env.integer("SAGEMAKER_MAX_PAYLOAD_IN_MB", 6, 1, 100),
+        # 1, as the DLC sets it: OpenMP otherwise starts a thread per core in TF Serving and in every worker,
+        # on top of TF's own intra-op pool, and users saw their CPUs oversubscribed. Tunable as usual.
+        omp_num_threads=_omp_threads(env),
+        max_payload_mb=env.integer("SAGEMAKER_MAX_PAYLOAD_IN_MB", 6, 0, PAYLOAD_CEILING_MB),
         max_concurrent_transforms=env.integer(
             "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", workers * threads, 1, 10_000
         ),
         batch_strategy=env.choice("SAGEMAKER_BATCH_STRATEGY", "MULTI_RECORD", BATCH_STRATEGIES, upper=True),
         max_image_pixels=env.integer("BYOC_MAX_IMAGE_PIXELS", 25_000_000, 1, 1_000_000_000),
-        tfrecord_image_key=env.raw("BYOC_TFRECORD_IMAGE_KEY") or "image/encoded",
+        tfrecord_image_key=env.raw("BYOC_TFRECORD_IMAGE_KEY") or None,
         default_accept=default_accept,
         top_k=env.integer("BYOC_TOP_K", 0, 0, 1000),
         # Big batches go to TF Serving in chunks so decoding the next overlaps inference of the last; 0 = one call.

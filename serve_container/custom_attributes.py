@@ -9,10 +9,11 @@ from serve_container.contract import MODEL_NAME_PATTERN
 from serve_container.errors import BadRequest
 
 HEADER = "X-Amzn-SageMaker-Custom-Attributes"
+TARGET_MODEL_HEADER = "X-Amzn-SageMaker-Target-Model"
 _ATTRIBUTE = re.compile(r"^\s*(tfs-[a-z\-]+)=([^,]*)\s*$")
 _VERSION = re.compile(r"^[0-9]{1,18}$")
 _SIGNATURE = re.compile(r"^[A-Za-z0-9_\-]{1,128}$")
-SUPPORTED_METHODS = ("predict",)
+SUPPORTED_METHODS = ("predict", "classify", "regress")
 _KEYS = ("tfs-model-name", "tfs-model-version", "tfs-method", "tfs-signature-name")
 
 

@@ -7,6 +7,7 @@ Optional top-k labels (from `assets/labels.txt`) are asked for with an Accept pa
 from __future__ import annotations
 
 import base64
+import csv
 import io
 import json
 from pathlib import Path
@@ -21,6 +22,7 @@ _ACCEPT_ALIASES = {
     "application/jsonlines": "application/jsonlines",
     "application/jsonl": "application/jsonlines",
     "application/x-jsonlines": "application/jsonlines",
+    "application/jsons": "application/jsonlines",
     "text/csv": "text/csv",
 }
 PROBABILITIES = "probabilities"
@@ -68,24 +70,18 @@ def _string(value: bytes):
         return {"b64": base64.b64encode(value).decode("ascii")}
 
 
-def _rows(outputs: dict[str, np.ndarray]) -> list:
-    """One entry per instance: the value of the single output, or a dict of all outputs."""
+def _rows(outputs: dict[str, np.ndarray]) -> list | None:
+    """One entry per instance: the value of the single output, or a dict of all outputs. None when the outputs
+    share no batch axis: TF Serving answers in columnar form then."""
     if len(outputs) == 1:
         (array,) = outputs.values()
         return _jsonable(array) if array.ndim else [_jsonable(array)]
     sizes = {a.shape[0] if a.ndim else None for a in outputs.values()}
     if len(sizes) != 1 or None in sizes:
-        # Outputs without a shared batch axis: TF Serving answers in columnar form then.
-        raise _Columnar({name: _jsonable(a) for name, a in outputs.items()})
+        return None
     names = sorted(outputs)
     columns = [_jsonable(outputs[name]) for name in names]
     return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
-
-
-class _Columnar(Exception):
-    def __init__(self, value):
-        super().__init__("columnar")
-        self.value = value
 
 
 def _top_k(outputs: dict[str, np.ndarray], labels: tuple[str, ...] | None, k: int) -> list:
@@ -112,20 +108,25 @@ def _top_k(outputs: dict[str, np.ndarray], labels: tuple[str, ...] | None, k: in
     ]
 
 
+def encode_columnar(outputs: dict[str, np.ndarray]) -> bytes:
+    """TF Serving REST's answer to a columnar (`inputs`) request: `outputs`, one value or a dict of them."""
+    if len(outputs) == 1:
+        (array,) = outputs.values()
+        return json.dumps({"outputs": _jsonable(array)}).encode()
+    return json.dumps({"outputs": {name: _jsonable(a) for name, a in sorted(outputs.items())}}).encode()
+
+
 def encode(media_type: str, outputs: dict[str, np.ndarray], labels=None, top_k: int = 0) -> bytes:
     if not outputs:
         raise UpstreamError("the model returned no outputs")
     top = _top_k(outputs, labels, top_k) if top_k else None
     if media_type == "text/csv":
         return _csv(outputs, top)
-    try:
-        rows = _rows(outputs)
-    except _Columnar as columnar:
+    rows = _rows(outputs)
+    if rows is None:
         if media_type != "application/json" or top:
-            raise NotAcceptable(
-                "outputs have no common batch axis; only plain application/json fits"
-            ) from None
-        return json.dumps({"outputs": columnar.value}).encode()
+            raise NotAcceptable("outputs have no common batch axis; only plain application/json fits")
+        return encode_columnar(outputs)
     if media_type == "application/json":
         body = {"predictions": rows}
         if top is not None:
@@ -134,6 +135,26 @@ def encode(media_type: str, outputs: dict[str, np.ndarray], labels=None, top_k: 
     if top is not None:
         rows = [{"prediction": row, "top_k": t} for row, t in zip(rows, top, strict=True)]
     return "".join(json.dumps(row) + "\n" for row in rows).encode()
+
+
+def encode_results(media_type: str, method: str, results: list) -> bytes:
+    """Classify / Regress results as TF Serving's REST API answers them: `{"results": ...}` with, per example,
+    [[label, score], ...] (classify) or a value (regress); JSON Lines: one example per line; CSV: one row per
+    example (label,score,label,score... or the value)."""
+    if method == "classify":
+        results = [[[label, score] for label, score in classes] for classes in results]
+    if media_type == "application/json":
+        return json.dumps({"results": results}).encode()
+    if media_type == "application/jsonlines":
+        return "".join(json.dumps(item) + "\n" for item in results).encode()
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for item in results:
+        if method == "classify":
+            writer.writerow([field for label, score in item for field in (label, f"{score:.9g}")])
+        else:
+            writer.writerow([f"{item:.9g}"])
+    return buffer.getvalue().encode()
 
 
 def _csv(outputs: dict[str, np.ndarray], top: list | None) -> bytes:

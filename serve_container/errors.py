@@ -1,4 +1,5 @@
-"""Error taxonomy: each class carries its HTTP status; app.py turns them into JSON responses."""
+"""Error taxonomy. Request errors carry their HTTP status (app.py turns them into JSON responses); start-up errors
+(a bad variable, an unservable model directory, a missing binary) stop the container with one line."""
 
 from __future__ import annotations
 
@@ -17,6 +18,12 @@ class BadRequest(ServingError):
 
 class ModelNotFound(ServingError):
     status = 404
+
+
+class Conflict(ServingError):
+    """409: a multi-model load of a name already loaded."""
+
+    status = 409
 
 
 class NotAcceptable(ServingError):
@@ -43,7 +50,25 @@ class DeadlineExceeded(ServingError):
     status = 504
 
 
+class InsufficientStorage(ServingError):
+    """507: SageMaker's multi-model signal to unload unused models and retry the load."""
+
+    status = 507
+
+
 class HookError(ServingError):
     """The user's inference.py raised: their bug, reported as a server error with its message."""
 
     status = 500
+
+
+class SettingsError(ValueError):
+    """A bad environment value; the message names the variable."""
+
+
+class CatalogError(ValueError):
+    """The model directory cannot be served as it is; the message says why."""
+
+
+class StartupError(Exception):
+    """Serving cannot start; the message says why and where."""

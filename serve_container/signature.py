@@ -11,6 +11,12 @@ from serve_container.protos import get_model_metadata_pb2
 from serve_container.tensors import NUMPY_BY_DTYPE, dtype_name
 
 DEFAULT_SIGNATURE = "serving_default"
+# SignatureDef.method_name per TF Serving API; Classify and Regress run only signatures of their own kind.
+METHOD_NAMES = {
+    "predict": "tensorflow/serving/predict",
+    "classify": "tensorflow/serving/classify",
+    "regress": "tensorflow/serving/regress",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +43,7 @@ class Signature:
     name: str
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
+    method_name: str = METHOD_NAMES["predict"]
 
     def input(self, name: str) -> TensorSpec:
         for spec in self.inputs:
@@ -90,5 +97,6 @@ def signatures_from_metadata(
             name=sig_name,
             inputs=tuple(_spec(k, v) for k, v in sorted(sig.inputs.items())),
             outputs=tuple(_spec(k, v) for k, v in sorted(sig.outputs.items())),
+            method_name=sig.method_name,
         )
     return result

@@ -16,14 +16,16 @@ import threading
 import time
 from pathlib import Path
 
-from serve_container.commands import (
-    batching_parameters_text,
-    find_versions,
-    gunicorn_command,
+from serve_container.commands import batching_parameters_text, gunicorn_command, tfs_command
+from serve_container.contract import Settings, child_environment, load_settings
+from serve_container.errors import CatalogError, SettingsError, StartupError
+from serve_container.model_catalog import (
+    CONFIG_FILE,
+    Registry,
+    StaticCatalog,
     model_config_text,
-    tfs_command,
+    write_atomic,
 )
-from serve_container.contract import Settings, SettingsError, load_settings
 
 log = logging.getLogger("serve_container.supervisor")
 TFS_STOP_SECONDS = 5.0
@@ -33,20 +35,8 @@ POLL_SECONDS = 0.2
 STABLE_SECONDS = 60.0
 
 
-class StartupError(Exception):
-    """Serving cannot start; the message says why and where."""
-
-
 def backoff_seconds(restarts: int) -> float:
     return min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** max(0, restarts - 1))
-
-
-def _write(path: Path, text: str) -> Path:
-    # Write-then-rename: a restarted TF Serving never reads a half-written config.
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
 
 
 def _stop(proc: subprocess.Popen | None, grace: float, name: str) -> None:
@@ -81,28 +71,38 @@ class Supervisor:
         self.tfs_started = 0.0
         self.gunicorn: subprocess.Popen | None = None
         self.command: list[str] = []
+        self.environment = child_environment(settings)
+        self.waited_models: list[str] = []  # multi-model: none, TF Serving starts empty
 
     def request_stop(self, signum, _frame) -> None:
         log.info("received %s: draining", signal.Signals(signum).name)
         self.stopping.set()
 
+    def _model_config(self) -> Path:
+        settings = self.settings
+        settings.run_dir.mkdir(parents=True, exist_ok=True)
+        if settings.multi_model:
+            registry = Registry(settings.run_dir)
+            registry.reset()  # SageMaker loads models after /ping; a restarted container starts with none
+            log.info("multi-model endpoint: models are loaded through POST /models")
+            return registry.config_path
+        try:
+            catalog = StaticCatalog.from_settings(settings)
+        except CatalogError as error:
+            raise StartupError(str(error)) from None
+        for entry in catalog.entries:
+            log.info("model %r versions %s from %s", entry.name, list(entry.versions), entry.base_path)
+        log.info("default model: %r", catalog.default)
+        self.waited_models = [catalog.default, *(e.name for e in catalog.entries if e.name != catalog.default)]
+        return write_atomic(settings.run_dir / CONFIG_FILE, model_config_text(catalog.entries))
+
     def prepare(self) -> None:
         settings = self.settings
-        versions = find_versions(settings.model_dir)
-        if not versions:
-            raise StartupError(
-                f"no SavedModel found: expected {settings.model_dir}/<version>/saved_model.pb "
-                "(a numeric version directory, as the training container exports)"
-            )
+        config = self._model_config()
         self._requirements()
-        settings.run_dir.mkdir(parents=True, exist_ok=True)
-        config = _write(
-            settings.run_dir / "model_config.pbtxt",
-            model_config_text(settings.model_name, settings.model_dir.resolve(), versions),
-        )
         batching = None
         if settings.enable_batching:
-            batching = _write(
+            batching = write_atomic(
                 settings.run_dir / "batching_parameters.pbtxt", batching_parameters_text(settings)
             )
         binary = shutil.which(settings.tfs_binary)
@@ -110,7 +110,6 @@ class Supervisor:
             raise StartupError(f"{settings.tfs_binary!r} not found on PATH (set BYOC_TFS_BINARY)")
         self.command = tfs_command(settings, config, batching)
         self.command[0] = binary
-        log.info("model %r versions %s from %s", settings.model_name, versions, settings.model_dir)
 
     def _requirements(self) -> None:
         requirements = self.settings.code_dir / "requirements.txt"
@@ -132,7 +131,7 @@ class Supervisor:
 
     def start_tfs(self) -> None:
         log.info("starting TF Serving: %s", " ".join(self.command))
-        self.tfs = subprocess.Popen(self.command, stdin=subprocess.DEVNULL)
+        self.tfs = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, env=self.environment)
         self.tfs_started = time.monotonic()
 
     def wait_available(self) -> None:
@@ -140,23 +139,29 @@ class Supervisor:
 
         client = TfsClient(self.settings.grpc_target, 2.0)
         deadline = time.monotonic() + self.settings.tfs_startup_timeout_seconds
+        waiting = list(self.waited_models)
         try:
             while not self.stopping.is_set():
-                available, load_error = client.model_state(self.settings.model_name, timeout=1.0)
-                if available:
-                    log.info("model %r is AVAILABLE", self.settings.model_name)
+                while waiting:
+                    available, load_error = client.model_state(waiting[0], timeout=1.0)
+                    if load_error:
+                        raise StartupError(
+                            f"TF Serving could not load {self.settings.model_dir} (model {waiting[0]!r}): {load_error}"
+                        )
+                    if not available:
+                        break
+                    log.info("model %r is AVAILABLE", waiting.pop(0))
+                if not waiting and client.server_up(timeout=1.0):
                     return
-                if load_error:
-                    raise StartupError(f"TF Serving could not load {self.settings.model_dir}: {load_error}")
                 if self.tfs.poll() is not None:
                     raise StartupError(
                         f"TF Serving exited with code {self.tfs.returncode} while loading "
                         f"{self.settings.model_dir} (see its log above)"
                     )
                 if time.monotonic() > deadline:
+                    what = f"model {waiting[0]!r} from {self.settings.model_dir}" if waiting else "TF Serving"
                     raise StartupError(
-                        f"model {self.settings.model_name!r} from {self.settings.model_dir} "
-                        "not AVAILABLE after "
+                        f"{what} not AVAILABLE after "
                         f"{self.settings.tfs_startup_timeout_seconds:.0f}s (BYOC_TFS_STARTUP_TIMEOUT_SECONDS)"
                     )
                 time.sleep(POLL_SECONDS)
@@ -167,7 +172,7 @@ class Supervisor:
         tmp = "/dev/shm" if os.path.isdir("/dev/shm") else None
         command = gunicorn_command(self.settings, sys.executable, tmp)
         log.info("starting gunicorn: %s", " ".join(command))
-        self.gunicorn = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+        self.gunicorn = subprocess.Popen(command, stdin=subprocess.DEVNULL, env=self.environment)
 
     def monitor(self) -> int:
         restarts = 0

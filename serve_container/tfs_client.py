@@ -1,4 +1,5 @@
-"""gRPC client to TF Serving: Predict, GetModelMetadata (cached) and GetModelStatus, errors mapped to HTTP."""
+"""gRPC client to TF Serving: Predict, Classify, Regress, GetModelMetadata (cached), GetModelStatus and
+HandleReloadConfigRequest, errors mapped to HTTP."""
 
 from __future__ import annotations
 
@@ -20,11 +21,15 @@ from serve_container.errors import (
     UpstreamError,
 )
 from serve_container.protos import (
+    classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
+    model_management_pb2,
+    model_server_config_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
+    regression_pb2,
 )
 from serve_container.signature import Signature, signatures_from_metadata
 from serve_container.tensors import from_tensor_proto, to_tensor_proto
@@ -34,6 +39,9 @@ _END = get_model_status_pb2.ModelVersionStatus.END
 # Decoded tensors (PNG -> raw pixels) outgrow the request body many times over, and TF Serving itself accepts
 # messages up to int32 max; a lower client limit would only turn big valid batches into errors.
 GRPC_MAX_MESSAGE_BYTES = 2**31 - 1
+# Each gunicorn worker has its own channel and backs off on its own: after TF Serving is back, every worker has
+# reconnected within this (plus gRPC's 20 % jitter), not at the moment the first one answers /ping.
+MAX_RECONNECT_BACKOFF_MS = 1000
 
 _ERRORS = {
     grpc.StatusCode.UNAVAILABLE: ModelUnavailable,
@@ -64,7 +72,7 @@ class TfsClient:
         self._lock = threading.Lock()
         self._pid = None
         self._channel = None
-        self._signatures: dict[tuple[str, int | None], dict[str, Signature]] = {}
+        self._signatures: dict[tuple[str, int | None, int], dict[str, Signature]] = {}
 
     def _stubs(self):
         with self._lock:
@@ -77,13 +85,18 @@ class TfsClient:
                     # grpc.min_reconnect_backoff_ms: it is also the minimum *connect timeout*, and set low it turns
                     # a slow handshake with a busy TF Serving into an instant UNAVAILABLE.
                     ("grpc.initial_reconnect_backoff_ms", 200),
-                    ("grpc.max_reconnect_backoff_ms", 1000),
+                    ("grpc.max_reconnect_backoff_ms", MAX_RECONNECT_BACKOFF_MS),
                 ]
                 self._channel = grpc.insecure_channel(self.target, options=options)
                 self._pid = os.getpid()
                 self._predict = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
                 self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
             return self._predict, self._models
+
+    def channel(self) -> grpc.Channel:
+        """This worker's live channel, for hooks that call TF Serving themselves (the DLC's context.channel)."""
+        self._stubs()
+        return self._channel
 
     def close(self) -> None:
         with self._lock:
@@ -99,8 +112,9 @@ class TfsClient:
         if signature_name:
             request.model_spec.signature_name = signature_name
 
-    def signatures(self, model: str, version: int | None = None) -> dict[str, Signature]:
-        key = (model, version)
+    def signatures(self, model: str, version: int | None = None, generation: int = 0) -> dict[str, Signature]:
+        """Cached per (model, version, generation): a multi-model reload under the same name is a new generation."""
+        key = (model, version, generation)
         cached = self._signatures.get(key)
         if cached is not None:
             return cached
@@ -169,6 +183,65 @@ class TfsClient:
         for name, array in inputs.items():
             request.inputs[name].CopyFrom(to_tensor_proto(array))
         return request
+
+    def classify(self, model: str, version: int | None, signature_name: str, examples) -> list[list[tuple[str, float]]]:
+        """Per example, its (label, score) pairs in the model's order (an ExampleInput in, one Classify call)."""
+        request = classification_pb2.ClassificationRequest()
+        self._example_request(request, model, version, signature_name, examples)
+        predict_stub, _ = self._stubs()
+        try:
+            response = predict_stub.Classify(request, timeout=self.deadline)
+        except grpc.RpcError as error:
+            raise map_rpc_error(error) from None
+        return [[(c.label, c.score) for c in item.classes] for item in response.result.classifications]
+
+    def regress(self, model: str, version: int | None, signature_name: str, examples) -> list[float]:
+        """Per example, its regression value (an ExampleInput in, one Regress call)."""
+        request = regression_pb2.RegressionRequest()
+        self._example_request(request, model, version, signature_name, examples)
+        predict_stub, _ = self._stubs()
+        try:
+            response = predict_stub.Regress(request, timeout=self.deadline)
+        except grpc.RpcError as error:
+            raise map_rpc_error(error) from None
+        return [item.value for item in response.result.regressions]
+
+    def _example_request(self, request, model, version, signature_name, examples) -> None:
+        self._spec(request, model, version, signature_name)
+        if examples.context is None:
+            request.input.example_list.examples.extend(examples.examples)
+        else:
+            request.input.example_list_with_context.examples.extend(examples.examples)
+            request.input.example_list_with_context.context.CopyFrom(examples.context)
+
+    def reload_config(self, models, timeout: float) -> None:
+        """ModelService/HandleReloadConfigRequest with the whole list (TF Serving replaces its list with it)."""
+        config = model_server_config_pb2.ModelServerConfig()
+        config.model_config_list.SetInParent()  # an empty list (the last model unloaded) is still a list to TFS
+        for entry in models:
+            model = config.model_config_list.config.add(
+                name=entry.name, base_path=str(entry.base_path), model_platform="tensorflow"
+            )
+            model.model_version_policy.specific.versions.extend(entry.versions)
+        _, model_stub = self._stubs()
+        request = model_management_pb2.ReloadConfigRequest(config=config)
+        try:
+            response = model_stub.HandleReloadConfigRequest(request, timeout=timeout)
+        except grpc.RpcError as error:
+            raise map_rpc_error(error) from None
+        if response.status.error_code:
+            raise UpstreamError(f"TF Serving could not reload its models: {response.status.error_message}")
+
+    def server_up(self, timeout: float = 2.0) -> bool:
+        """TF Serving answers RPCs (any model's status, even NOT_FOUND, means it is serving)."""
+        _, model_stub = self._stubs()
+        request = get_model_status_pb2.GetModelStatusRequest()
+        request.model_spec.name = "byoc-liveness-probe"
+        try:
+            model_stub.GetModelStatus(request, timeout=timeout)
+        except grpc.RpcError as error:
+            return error.code() == grpc.StatusCode.NOT_FOUND
+        return True
 
     def model_available(self, model: str, timeout: float = 2.0) -> bool:
         return self.model_state(model, timeout)[0]

@@ -46,9 +46,8 @@ class Checkpointer:
         self._epoch.assign(completed_epochs)
         if self._runtime.is_chief:
             return self._manager.save(checkpoint_number=completed_epochs, options=self._options)
-        if self._runtime.name == "multiworker":
-            # MultiWorkerMirrored saving is collective: every worker must write, non-chiefs to a
-            # throwaway directory (TF's documented pattern).
+        if self._runtime.collective_save:
+            # Every worker must write, non-chiefs to a throwaway directory (TF's documented pattern).
             scratch = tempfile.mkdtemp(prefix="ckpt-worker-")
             try:
                 self._checkpoint.write(str(Path(scratch) / "ckpt"), options=self._options)

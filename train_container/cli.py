@@ -1,5 +1,6 @@
 """`train`: the entrypoint SageMaker runs (`docker run IMAGE train`).
 
+`sagemaker_program` set -> the user's program (train_container.script); else the built-in trainer:
 contract -> launcher (mpirun master / waiting worker) or train here -> export. Every failure ends in
 `fail()`, the one place that writes `output/failure` (first line = what to fix; SageMaker shows the first
 1024 characters as FailureReason) and picks the exit code.
@@ -29,13 +30,19 @@ def main(argv: list[str] | None = None) -> int:
 
         # Installed first so a stop during TensorFlow start-up is not lost.
         stop = StopRequest().install()
+        from train_container import mode
+
+        if mode.select(contract.read_raw_hyperparameters(root)) == mode.SCRIPT:
+            from train_container.script import job, runner
+
+            return runner.run(job.load(root), stop)
         settings = contract.load(root)
         contract.apply_runtime_env(contract.runtime_env(settings))
         if settings.ignored_hyperparameters:
             log.info("ignored SageMaker hyperparameters: %s", ", ".join(settings.ignored_hyperparameters))
-        from train_container import launch
+        from train_container.launchers import maybe_launch
 
-        exit_code = launch.maybe_launch(settings)
+        exit_code = maybe_launch(settings)
         if exit_code is not None:
             return exit_code
         return train(settings, stop)
@@ -45,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def train(settings: contract.TrainingEnv, stop) -> int:
     from train_container import train_loop
-    from train_container.runtime import select_runtime
+    from train_container.runtimes import select_runtime
 
     train_loop.run(settings, select_runtime(settings), stop)
     return 0
@@ -68,7 +75,8 @@ def fail(root: Path, exc: BaseException) -> int:
 def describe(exc: BaseException) -> tuple[str, int, str]:
     """(one-line cause, exit code, traceback or '') for any exception."""
     if isinstance(exc, TrainingError):
-        return _one_line(str(exc)), exc.exit_code, ""
+        # A user program's failure carries its traceback as `detail`.
+        return _one_line(str(exc)), exc.exit_code, getattr(exc, "detail", "")
     detail = "".join(traceback.format_exception(exc))
     if type(exc).__module__.startswith("tensorflow"):
         # tf.errors.OpError: the op message names the bad record/label/shape; the class name is the kind.

@@ -4,13 +4,8 @@
 process environment; everything else in `train_container` receives that object (no `os.environ` elsewhere).
 Root is `$SM_BASE_DIR` or `/opt/ml`. No TensorFlow here: the launch scripts import the names below.
 
-Hyperparameters (`input/config/hyperparameters.json`): SageMaker stores every value as a string, and SDK
->= 2.110 JSON-encodes it first (`"\\"0.01\\""`, `"true"`, `"10"`); both encodings are accepted. Dashes in
-names are read as underscores (`batch-size` == `batch_size`, seed 004). Unknown names are rejected, except:
-  - `sagemaker_*` keys the SDK injects (sagemaker_program, sagemaker_submit_directory, sagemaker_region,
-    sagemaker_job_name, sagemaker_container_log_level, ...): accepted and ignored, listed in
-    `TrainingEnv.ignored_hyperparameters`; the distribution ones are mapped (see `_SAGEMAKER_KEYS`).
-  - `model_dir`: the SDK's TensorFlow estimator injects an S3 URI; the model always goes to `<root>/model`.
+Hyperparameters: `read_raw_hyperparameters` reads the file; `train_container.hyperparameters` types and validates
+them (the table, SageMaker's keys, the encodings).
 """
 
 from __future__ import annotations
@@ -18,13 +13,14 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from train_container.errors import ConfigError
+from train_container.hyperparameters import Hyperparameters, parse_hyperparameters
 
 ROOT_ENV = "SM_BASE_DIR"
 DEFAULT_ROOT = "/opt/ml"
@@ -41,117 +37,15 @@ MPI_LOCAL_SIZE_ENVS = ("OMPI_COMM_WORLD_LOCAL_SIZE", "HOROVOD_LOCAL_SIZE")
 RUNTIME_ENV_DEFAULTS = MappingProxyType({"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"})
 
 TRAIN_CHANNEL = "train"
+# `estimator.fit("s3://...")` (one unnamed input) creates the channel `training`: read as the train channel.
+TRAIN_CHANNEL_ALIAS = "training"
+# Set by SageMaker in every training container; checkpoints live in a subfolder named after it.
+JOB_NAME_ENV = "TRAINING_JOB_NAME"
+_JOB_NAME = re.compile(r"^[A-Za-z0-9](-*[A-Za-z0-9]){0,62}$")
 VALIDATION_CHANNEL = "validation"
 EVAL_CHANNEL = "eval"
 LABELS_FILE = "labels.txt"
 INPUT_MODES = ("File", "Pipe", "FastFile")
-
-DISTRIBUTIONS = ("auto", "single", "mirrored", "horovod", "multiworker", "parameter_server")
-MODELS = ("cnn", "mobilenet_v2")
-OPTIMIZERS = ("adam", "sgd", "rmsprop")
-CACHE_MODES = ("auto", "memory", "none")
-LR_SCALINGS = ("linear", "none")
-MOBILENET_WEIGHTS = ("none", "imagenet")
-DEFAULT_IMAGE_SIZE = 32
-# Smallest side each model accepts: the cnn's two valid convs + pools reach 0 pixels below 10; Keras's
-# MobileNetV2 refuses inputs under 32.
-MODEL_MIN_IMAGE_SIDE = MappingProxyType({"cnn": 10, "mobilenet_v2": 32})
-
-
-@dataclass(frozen=True)
-class _Spec:
-    kind: type
-    default: Any = None
-    choices: tuple[str, ...] | None = None
-    minimum: float | None = None
-    check: Callable[[Any], bool] | None = None
-    hint: str = ""
-
-
-# name -> spec. Optional ones default to None. See README "Hyperparameters" for the user-facing table.
-HYPERPARAMETERS: Mapping[str, _Spec] = MappingProxyType(
-    {
-        "epochs": _Spec(int, 10, minimum=1),
-        "batch_size": _Spec(int, 64, minimum=1, hint="per replica; global batch = batch_size x replicas"),
-        "learning_rate": _Spec(float, 0.001, check=lambda v: v > 0, hint="> 0; scaled by lr_scaling"),
-        "lr_scaling": _Spec(str, "linear", choices=LR_SCALINGS),
-        "warmup_epochs": _Spec(int, 0, minimum=0),
-        "optimizer": _Spec(str, "adam", choices=OPTIMIZERS),
-        "momentum": _Spec(float, 0.9, check=lambda v: 0 <= v < 1, hint="in [0, 1)"),
-        "weight_decay": _Spec(float, 0.0, minimum=0),
-        "model": _Spec(str, "cnn", choices=MODELS),
-        "mobilenet_weights": _Spec(str, "none", choices=MOBILENET_WEIGHTS),
-        "freeze_base": _Spec(bool, True, hint="only with mobilenet_weights=imagenet"),
-        "image_size": _Spec(int, None, minimum=8, hint="sets image_height and image_width"),
-        "image_height": _Spec(int, None, minimum=8),
-        "image_width": _Spec(int, None, minimum=8),
-        "num_classes": _Spec(int, None, minimum=2, hint="defaults to the line count of train/labels.txt"),
-        "augment": _Spec(bool, True),
-        "shuffle_buffer": _Spec(int, 10000, minimum=0),
-        "cache": _Spec(str, "auto", choices=CACHE_MODES),
-        "steps_per_epoch": _Spec(int, None, minimum=1),
-        "validation_steps": _Spec(int, None, minimum=1),
-        "seed": _Spec(int, 42, minimum=0),
-        "checkpoint_every_epochs": _Spec(int, 1, minimum=0, hint="0 disables checkpoints"),
-        "model_version": _Spec(str, "1", check=lambda v: v.isdigit(), hint="digits (TF Serving version)"),
-        "source_dir": _Spec(str, None, hint="directory with inference.py/requirements.txt for model/code/"),
-        "image_feature_key": _Spec(str, "image/encoded"),
-        "label_feature_key": _Spec(str, "image/class/label"),
-        "distribution": _Spec(str, "auto", choices=DISTRIBUTIONS),
-        "processes_per_host": _Spec(int, None, minimum=1),
-        "custom_mpi_options": _Spec(str, ""),
-        "cpu_replicas": _Spec(int, 1, minimum=1, hint="logical CPU devices for mirrored without GPUs"),
-    }
-)
-HYPERPARAMETER_NAMES = tuple(HYPERPARAMETERS)
-
-# SageMaker SDK distribution keys -> (our hyperparameter, value when the SDK key is true / passthrough).
-_SAGEMAKER_KEYS = {
-    "sagemaker_mpi_enabled": ("distribution", "horovod"),
-    "sagemaker_parameter_server_enabled": ("distribution", "parameter_server"),
-    "sagemaker_multi_worker_mirrored_strategy_enabled": ("distribution", "multiworker"),
-    "sagemaker_mpi_num_of_processes_per_host": ("processes_per_host", None),
-    "sagemaker_mpi_custom_mpi_options": ("custom_mpi_options", None),
-}
-_UNSUPPORTED_TRUE_KEYS = {
-    "sagemaker_distributed_dataparallel_enabled": "SageMaker distributed data parallel (smdistributed) "
-    "is not supported by this image; use distribution=horovod or distribution=multiworker",
-}
-_IGNORED_KEYS = ("model_dir",)
-
-
-@dataclass(frozen=True)
-class Hyperparameters:
-    epochs: int
-    batch_size: int
-    learning_rate: float
-    lr_scaling: str
-    warmup_epochs: int
-    optimizer: str
-    momentum: float
-    weight_decay: float
-    model: str
-    mobilenet_weights: str
-    freeze_base: bool
-    image_height: int
-    image_width: int
-    num_classes: int | None
-    augment: bool
-    shuffle_buffer: int
-    cache: str
-    steps_per_epoch: int | None
-    validation_steps: int | None
-    seed: int
-    checkpoint_every_epochs: int
-    model_version: str
-    source_dir: str | None
-    image_feature_key: str
-    label_feature_key: str
-    distribution: str
-    processes_per_host: int | None
-    custom_mpi_options: str
-    cpu_replicas: int
-
 
 @dataclass(frozen=True)
 class Channel:
@@ -161,6 +55,11 @@ class Channel:
     content_type: str | None = None
     # ShardedByS3Key: each host already received a different subset of the objects.
     sharded_by_s3_key: bool = False
+    # inputdataconfig CompressionType: "Gzip" or None (SageMaker's "None").
+    compression: str | None = None
+    # numpy channels: which `<prefix>_data.npy` pair of the directory to read (None: find_arrays decides). Set for
+    # the validation split the trainer takes from the train channel's own `eval_*` pair (numpy_input.resolve).
+    array_prefix: str | None = None
 
     def fifo(self, epoch: int) -> Path:
         """Pipe mode: SageMaker opens a new FIFO `<channel>_<epoch>` (0-based) under input/data/ per pass."""
@@ -192,8 +91,6 @@ class ProcessEnv:
     local_size: int = 1
     under_mpi: bool = False
     tf_config: Mapping[str, Any] | None = None
-    # Names (not values) of this process's environment: the launcher forwards a subset to mpirun ranks.
-    env_names: tuple[str, ...] = ()
     # Names (not values) of the launcher's environment: mpirun's `-x NAME` forwards them to every rank.
     env_names: tuple[str, ...] = ()
 
@@ -211,6 +108,7 @@ class TrainingEnv:
     labels: tuple[str, ...]
     ignored_hyperparameters: tuple[str, ...] = ()
     raw_hyperparameters: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    job_name: str | None = None
 
     @property
     def config_dir(self) -> Path:
@@ -246,8 +144,11 @@ class TrainingEnv:
 
     @property
     def checkpoint_dir(self) -> Path:
-        # SageMaker syncs this local path with CheckpointConfig.S3Uri (its default LocalPath).
-        return self.root / "checkpoints"
+        # SageMaker syncs <root>/checkpoints with CheckpointConfig.S3Uri (its default LocalPath). Tuning trials
+        # may share one S3 URI: a subfolder per job keeps them from resuming each other's checkpoints, while a
+        # spot restart (same job name) still finds its own.
+        base = self.root / "checkpoints"
+        return base / self.job_name if self.job_name else base
 
     @property
     def num_classes(self) -> int:
@@ -283,15 +184,15 @@ def load(root: str | os.PathLike | None = None, environ: Mapping[str, str] | Non
     environ = dict(os.environ if environ is None else environ)
     root_path = Path(root) if root is not None else root_from_env(environ)
     config_dir = root_path / "input" / "config"
-    raw = _read_json(config_dir / "hyperparameters.json", default={})
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{config_dir / 'hyperparameters.json'} must hold a JSON object")
+    raw = read_raw_hyperparameters(root_path)
     hyperparameters, ignored = parse_hyperparameters(raw)
     channels = read_channels(root_path)
+    if TRAIN_CHANNEL not in channels and TRAIN_CHANNEL_ALIAS in channels:
+        channels[TRAIN_CHANNEL] = channels.pop(TRAIN_CHANNEL_ALIAS)  # keeps its name: paths and FIFOs unchanged
     if TRAIN_CHANNEL not in channels:
         raise ConfigError(
-            f"no '{TRAIN_CHANNEL}' channel: expected {root_path / 'input' / 'data' / TRAIN_CHANNEL} "
-            f"or a '{TRAIN_CHANNEL}' entry in inputdataconfig.json"
+            f"no '{TRAIN_CHANNEL}' channel (nor '{TRAIN_CHANNEL_ALIAS}'): expected "
+            f"{root_path / 'input' / 'data' / TRAIN_CHANNEL} or a '{TRAIN_CHANNEL}' entry in inputdataconfig.json"
         )
     resource = read_resource_config(config_dir / "resourceconfig.json")
     labels = resolve_labels(channels[TRAIN_CHANNEL], hyperparameters.num_classes)
@@ -304,145 +205,42 @@ def load(root: str | os.PathLike | None = None, environ: Mapping[str, str] | Non
         channels=MappingProxyType(channels),
         resource=resource,
         process=read_process_env(environ),
-        num_cpus=_count_env(environ, NUM_CPUS_ENV, default=_visible_cpus()),
-        num_gpus=_count_env(environ, NUM_GPUS_ENV, default=_visible_gpus()),
+        num_cpus=count_env(environ, NUM_CPUS_ENV, default=visible_cpus()),
+        num_gpus=count_env(environ, NUM_GPUS_ENV, default=visible_gpus()),
         memory_bytes=_memory_limit(),
         labels=labels,
         ignored_hyperparameters=ignored,
         raw_hyperparameters=MappingProxyType(dict(raw)),
+        job_name=read_job_name(environ),
     )
 
 
-# ---------------------------------------------------------------- hyperparameters
-
-
-def decode_value(raw: Any) -> Any:
-    """Undo SDK >= 2.110's JSON encoding when present; plain strings pass through unchanged."""
-    if not isinstance(raw, str):
-        return raw
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw
-
-
-def parse_hyperparameters(raw: Mapping[str, Any]) -> tuple[Hyperparameters, tuple[str, ...]]:
-    """Typed, validated hyperparameters plus the names accepted but ignored (sorted)."""
-    values: dict[str, Any] = {}
-    origin: dict[str, str] = {}
-    ignored: list[str] = []
-
-    def put(name: str, value: Any, source: str) -> None:
-        if name in values and values[name] != value:
-            raise ConfigError(
-                f"hyperparameter '{source}' ({value!r}) conflicts with '{origin[name]}' ({values[name]!r})"
-            )
-        values[name] = value
-        origin[name] = source
-
-    for key in sorted(raw):
-        name = key.replace("-", "_")
-        value = decode_value(raw[key])
-        if name in HYPERPARAMETERS:
-            put(name, _coerce(key, value, HYPERPARAMETERS[name]), key)
-        elif name in _UNSUPPORTED_TRUE_KEYS:
-            if _coerce(key, value, _Spec(bool)):
-                raise ConfigError(f"hyperparameter '{key}': {_UNSUPPORTED_TRUE_KEYS[name]}")
-            ignored.append(key)
-        elif name in _SAGEMAKER_KEYS:
-            target, when_true = _SAGEMAKER_KEYS[name]
-            if when_true is None:
-                put(target, _coerce(key, value, HYPERPARAMETERS[target]), key)
-            elif _coerce(key, value, _Spec(bool)):
-                if values.get(target) == "auto":  # an explicit `auto` leaves the choice to SageMaker's flag
-                    del values[target]
-                put(target, when_true, key)
-        elif name.startswith("sagemaker_") or name in _IGNORED_KEYS:
-            ignored.append(key)
-        else:
-            raise ConfigError(
-                f"unknown hyperparameter '{key}'; known: {', '.join(HYPERPARAMETER_NAMES)} "
-                "(and SageMaker's sagemaker_* keys)"
-            )
-
-    size = values.pop("image_size", None)
-    for axis in ("image_height", "image_width"):
-        values.setdefault(axis, None)
-        if values[axis] is None:
-            values[axis] = size if size is not None else DEFAULT_IMAGE_SIZE
-    for name, spec in HYPERPARAMETERS.items():
-        if name != "image_size":
-            values.setdefault(name, spec.default)
-    smallest = MODEL_MIN_IMAGE_SIDE[values["model"]]
-    if min(values["image_height"], values["image_width"]) < smallest:
-        raise ConfigError(
-            f"model '{values['model']}' needs images of at least {smallest}x{smallest} pixels, got "
-            f"{values['image_height']}x{values['image_width']} (image_size / image_height / image_width)"
-        )
-    return Hyperparameters(**values), tuple(ignored)
-
-
-_TRUE = {"true", "1", "yes", "y", "on"}
-_FALSE = {"false", "0", "no", "n", "off"}
-
-
-def _coerce(key: str, value: Any, spec: _Spec) -> Any:
-    if value is None and spec.default is None and spec.kind is not bool:
+def read_job_name(environ: Mapping[str, str]) -> str | None:
+    """TRAINING_JOB_NAME (SageMaker's job names: 1-63 letters, digits and dashes); None outside SageMaker."""
+    name = environ.get(JOB_NAME_ENV, "")
+    if not name:
         return None
-    try:
-        result = _convert(value, spec.kind)
-    except (TypeError, ValueError):
-        raise ConfigError(
-            f"hyperparameter '{key}' must be {_describe(spec)}, got {value!r}"
-        ) from None
-    if spec.choices is not None and result not in spec.choices:
-        raise ConfigError(f"hyperparameter '{key}' must be one of {', '.join(spec.choices)}, got {value!r}")
-    if spec.minimum is not None and result < spec.minimum:
-        raise ConfigError(f"hyperparameter '{key}' must be >= {spec.minimum:g}, got {value!r}")
-    if spec.check is not None and not spec.check(result):
-        raise ConfigError(f"hyperparameter '{key}' must be {_describe(spec)}, got {value!r}")
-    return result
+    if not _JOB_NAME.match(name):
+        raise ConfigError(f"environment variable {JOB_NAME_ENV} is not a SageMaker job name: {name!r}")
+    return name
 
 
-def _convert(value: Any, kind: type) -> Any:
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in _TRUE:
-            return True
-        if text in _FALSE:
-            return False
-        raise ValueError(value)
-    if kind is int:
-        if isinstance(value, bool):
-            raise TypeError(value)
-        if isinstance(value, float):
-            if not value.is_integer():
-                raise ValueError(value)
-            return int(value)
-        return int(str(value).strip())
-    if kind is float:
-        if isinstance(value, bool):
-            raise TypeError(value)
-        result = float(str(value).strip()) if isinstance(value, str) else float(value)
-        if result != result or result in (float("inf"), float("-inf")):
-            raise ValueError(value)
-        return result
-    if isinstance(value, (dict, list)):
-        raise TypeError(value)
-    return str(value)
+# ---------------------------------------------------------------- hyperparameters file
 
 
-def _describe(spec: _Spec) -> str:
-    kind = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[spec.kind]
-    return f"{kind} ({spec.hint})" if spec.hint else kind
+def read_raw_hyperparameters(root: Path) -> dict[str, Any]:
+    """`input/config/hyperparameters.json` as SageMaker wrote it (values still strings); {} when absent."""
+    path = Path(root) / "input" / "config" / "hyperparameters.json"
+    raw = read_json(path, default={})
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must hold a JSON object")
+    return raw
 
 
 # ---------------------------------------------------------------- config files and channels
 
 
-def _read_json(path: Path, default: Any) -> Any:
+def read_json(path: Path, default: Any) -> Any:
     try:
         text = path.read_text()
     except FileNotFoundError:
@@ -456,7 +254,7 @@ def _read_json(path: Path, default: Any) -> Any:
 
 
 def read_resource_config(path: Path) -> ResourceConfig:
-    data = _read_json(path, default=None)
+    data = read_json(path, default=None)
     if data is None:
         return ResourceConfig()
     if not isinstance(data, dict):
@@ -477,7 +275,7 @@ def read_channels(root: Path) -> dict[str, Channel]:
     """Channels from inputdataconfig.json, else (local runs) every directory under input/data/."""
     data_dir = root / "input" / "data"
     path = root / "input" / "config" / "inputdataconfig.json"
-    config = _read_json(path, default=None)
+    config = read_json(path, default=None)
     if config is None:
         if not data_dir.is_dir():
             return {}
@@ -501,8 +299,17 @@ def read_channels(root: Path) -> dict[str, Channel]:
             input_mode=mode,
             content_type=spec.get("ContentType"),
             sharded_by_s3_key=spec.get("S3DistributionType") == "ShardedByS3Key",
+            compression=_compression(path, name, spec.get("CompressionType")),
         )
     return channels
+
+
+def _compression(path: Path, channel: str, value: Any) -> str | None:
+    if value in (None, "None"):
+        return None
+    if value != "Gzip":
+        raise ConfigError(f"{path}: channel '{channel}' CompressionType must be None or Gzip, got {value!r}")
+    return value
 
 
 def resolve_labels(train: Channel, num_classes: int | None) -> tuple[str, ...]:
@@ -514,10 +321,12 @@ def resolve_labels(train: Channel, num_classes: int | None) -> tuple[str, ...]:
         if len(labels) < 2:
             raise ConfigError(f"{path} must list at least 2 class names, one per line")
     if num_classes is None:
-        if not labels:
+        if not labels and train.input_mode == "Pipe":
             raise ConfigError(
-                f"set the 'num_classes' hyperparameter or provide {path} (one class name per line)"
+                "set the 'num_classes' hyperparameter: a Pipe-mode channel cannot be read twice to count "
+                "the classes (or provide labels.txt in a File-mode train channel)"
             )
+        # Empty: counted from the records' labels before training (data.resolve_input).
         return labels
     if labels and len(labels) != num_classes:
         raise ConfigError(f"num_classes={num_classes} but {path} lists {len(labels)} classes")
@@ -574,7 +383,7 @@ def _parse_int_env(name: str, value: str) -> int:
         raise ConfigError(f"environment variable {name} must be an integer, got {value!r}") from None
 
 
-def _count_env(environ: Mapping[str, str], name: str, default: int) -> int:
+def count_env(environ: Mapping[str, str], name: str, default: int) -> int:
     if environ.get(name, "") == "":
         return default
     count = _parse_int_env(name, environ[name])
@@ -583,7 +392,7 @@ def _count_env(environ: Mapping[str, str], name: str, default: int) -> int:
     return count
 
 
-def _visible_cpus() -> int:
+def visible_cpus() -> int:
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
@@ -593,7 +402,7 @@ def _visible_cpus() -> int:
 _NVIDIA_DEVICE = re.compile(r"^nvidia\d+$")
 
 
-def _visible_gpus() -> int:
+def visible_gpus() -> int:
     # The NVIDIA container runtime exposes exactly the job's GPUs as /dev/nvidia<N>: no TF, no nvidia-smi.
     try:
         return sum(1 for name in os.listdir("/dev") if _NVIDIA_DEVICE.match(name))

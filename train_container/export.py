@@ -1,6 +1,7 @@
-"""SavedModel for TF Serving: `model/<version>/` with `serving_default` (uint8 `image` -> `probabilities`).
+"""SavedModel for TF Serving: `model/<version>/` with `serving_default` (uint8 `image` [N, H, W, C] -> `probabilities`).
 
-Also `assets/labels.txt` (one class per line) and, from `source_dir`, the optional `model/code/`
+Also `assets/labels.txt` (one class per line), `assets/input_schema.json` (the record features the trainer
+decoded: the serving image's TFRecord decoder reads it as JSON) and, from `source_dir`, the optional `model/code/`
 (inference.py, requirements.txt, lib/) that the serving container loads.
 """
 
@@ -15,20 +16,24 @@ import tensorflow as tf
 import tf_keras
 
 from train_container.contract import TrainingEnv
+from train_container.datasets import FOLDER, NUMPY, SCHEMA_ASSET, ImageSchema
 from train_container.errors import TrainingError
 from train_container.models import INPUT_NAME, OUTPUT_NAME
 
 CODE_ITEMS = ("inference.py", "requirements.txt", "lib")
 
 
-def export_model(model: tf_keras.Model, settings: TrainingEnv, io_device: str | None = None) -> Path:
+def export_model(
+    model: tf_keras.Model, settings: TrainingEnv, io_device: str | None = None, schema: ImageSchema | None = None
+) -> Path:
     hp = settings.hyperparameters
     target = settings.export_dir
     # TF Serving polls model/ for numeric version dirs: build under a non-numeric name and rename at the
     # end, so a half-written version is never loaded.
     partial = target.with_name(f".{target.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
-    spec = tf.TensorSpec([None, hp.image_height, hp.image_width, 3], tf.uint8, name=INPUT_NAME)
+    # The serving image converts PNG/JPEG/TFRecord inputs to these channels (1 for a grey model).
+    spec = tf.TensorSpec([None, hp.image_height, hp.image_width, hp.image_channels], tf.uint8, name=INPUT_NAME)
 
     @tf.function(input_signature=[spec])
     def serve(image):
@@ -40,6 +45,8 @@ def export_model(model: tf_keras.Model, settings: TrainingEnv, io_device: str | 
         assets = partial / "assets"
         assets.mkdir(exist_ok=True)
         (assets / "labels.txt").write_text("".join(f"{label}\n" for label in settings.labels))
+        if schema is not None and schema.encoding not in (NUMPY, FOLDER):  # no records, no record schema
+            (assets / SCHEMA_ASSET).write_text(schema.to_json() + "\n")
         shutil.rmtree(target, ignore_errors=True)
         partial.rename(target)
     except (OSError, tf.errors.OpError) as error:

@@ -1,8 +1,7 @@
-"""The distribution seam: which strategy, which rank, how to scale, what to wrap.
+"""What the train loop knows about distribution: one frozen `Runtime` (strategy, rank, how to scale, what to wrap).
 
-`select_runtime(settings)` returns one frozen `Runtime`; the train loop only reads it. Single-process
-runtimes (single device, MirroredStrategy) live here; the multi-process ones (Horovod, MultiWorkerMirrored,
-parameter server) come from `train_container.distributed.runtimes`, imported only when chosen.
+`train_container.runtimes.select_runtime(settings)` builds it; the train loop only reads it and never asks which
+distribution it is. This module imports nothing of ours, so every runtime builder can import it.
 
 `size` counts data-parallel processes (file shards are split by process); `replicas` counts model replicas
 in total (global batch = batch_size x replicas; with lr_scaling=linear, LR x replicas).
@@ -10,15 +9,9 @@ in total (global batch = batch_size x replicas; with lr_scaling=linear, LR x rep
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-
-from train_container.contract import TrainingEnv
-from train_container.errors import ConfigError
-
-MULTI_PROCESS = ("horovod", "multiworker", "parameter_server")
 
 
 def _identity(value: Any) -> Any:
@@ -44,69 +37,7 @@ class Runtime:
     # op on the variable's device; under parameter_server that is a ps task, on another host, which would write
     # into *its* filesystem. Pinning the I/O to this process is TF's documented fix.
     io_device: str | None = None
-
-
-def resolve_distribution(settings: TrainingEnv) -> str:
-    """`auto` -> horovod under a multi-rank mpirun, mirrored with >1 GPU or cpu_replicas > 1, else single."""
-    hp = settings.hyperparameters
-    if hp.distribution != "auto":
-        return hp.distribution
-    if settings.process.under_mpi and settings.process.size > 1:
-        return "horovod"
-    if settings.num_gpus > 1 or hp.cpu_replicas > 1:
-        return "mirrored"
-    return "single"
-
-
-def select_runtime(settings: TrainingEnv) -> Runtime:
-    name = resolve_distribution(settings)
-    if name == "single":
-        return _single(settings)
-    if name == "mirrored":
-        return _mirrored(settings)
-    if name in MULTI_PROCESS:
-        from train_container.distributed import runtimes
-
-        return getattr(runtimes, name)(settings)
-    raise ConfigError(f"hyperparameter 'distribution': unknown value {name!r}")
-
-
-def _single(settings: TrainingEnv) -> Runtime:
-    import tensorflow as tf
-
-    device = "/gpu:0" if settings.num_gpus and tf.config.list_physical_devices("GPU") else "/cpu:0"
-    return Runtime(name="single", strategy=tf.distribute.OneDeviceStrategy(device))
-
-
-def _mirrored(settings: TrainingEnv) -> Runtime:
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        strategy = tf.distribute.MirroredStrategy()
-    else:
-        devices = split_cpu(settings.hyperparameters.cpu_replicas)
-        # Without NCCL, all-reduce on CPU devices goes through one device; that is the only option here.
-        strategy = tf.distribute.MirroredStrategy(
-            devices=devices, cross_device_ops=tf.distribute.ReductionToOneDevice()
-        )
-    return Runtime(name="mirrored", strategy=strategy, replicas=strategy.num_replicas_in_sync)
-
-
-def split_cpu(count: int) -> list[str]:
-    """Expose `count` logical CPU devices (must run before TF initialises its runtime)."""
-    import tensorflow as tf
-
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    if count > 1:
-        # RuntimeError = TF already initialised (e.g. a second call in one process): keep what exists.
-        with contextlib.suppress(RuntimeError):
-            tf.config.set_logical_device_configuration(
-                cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(count)]
-            )
-    devices = [d.name for d in tf.config.list_logical_devices("CPU")]
-    if len(devices) < count:
-        raise ConfigError(
-            f"cpu_replicas={count} but TensorFlow was initialised with {len(devices)} CPU device(s)"
-        )
-    return devices[:count]
+    # Keras callbacks as this strategy's `fit` accepts them (ParameterServerStrategy: epoch-level hooks only).
+    adapt_callbacks: Callable[[list], list] = _identity
+    # MultiWorkerMirrored: saving is collective, so non-chiefs write checkpoints and exports too (to scratch).
+    collective_save: bool = False

@@ -12,12 +12,12 @@ from train_container.contract import (
     EVAL_CHANNEL,
     TRAIN_CHANNEL,
     VALIDATION_CHANNEL,
-    Hyperparameters,
     TrainingEnv,
 )
-from train_container.data import make_dataset
+from train_container.data import make_dataset, resolve_input
 from train_container.export import check_writable, export_model
 from train_container.horovod_compat import skip_autograph_for_tf_keras
+from train_container.hyperparameters import Hyperparameters
 from train_container.models import build_model
 from train_container.runtime import Runtime
 from train_container.stopping import StopRequest
@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 
 def run(settings: TrainingEnv, runtime: Runtime, stop: StopRequest | None = None) -> dict[str, float]:
     """Train to `epochs` (resuming from the newest checkpoint); returns the eval metrics, if any."""
+    # The schema (and the image size and class count when they follow the data) before anything is built.
+    # Pipe mode peeks at the first FIFO (`<channel>_0`), the one a fresh job's first pass arrives in.
+    settings, schema = resolve_input(settings, epoch=0, announce=runtime.is_chief)
     hp = settings.hyperparameters
     if runtime.is_chief:
         for directory in (settings.model_dir, settings.checkpoint_dir):
@@ -58,16 +61,13 @@ def run(settings: TrainingEnv, runtime: Runtime, stop: StopRequest | None = None
     if hp.warmup_epochs:
         schedule = warmup_schedule(learning_rate, hp.warmup_epochs)
         callbacks.append(tf_keras.callbacks.LearningRateScheduler(schedule))
-    if runtime.name == "parameter_server":
-        from train_container.distributed.epoch_only import epoch_only
-
-        callbacks = epoch_only(callbacks)
+    callbacks = runtime.adapt_callbacks(callbacks)
     for first, last in epoch_plan(start, hp.epochs, per_epoch=train.input_mode == "Pipe"):
         validation_data = None
         if validation is not None:
-            validation_data = make_dataset(settings, runtime, validation, training=False, epoch=first)
+            validation_data = make_dataset(settings, runtime, validation, False, first, schema)
         model.fit(
-            make_dataset(settings, runtime, train, training=True, epoch=first),
+            make_dataset(settings, runtime, train, True, first, schema),
             validation_data=validation_data,
             initial_epoch=first,
             epochs=last,
@@ -76,22 +76,22 @@ def run(settings: TrainingEnv, runtime: Runtime, stop: StopRequest | None = None
             callbacks=callbacks,
             verbose=0,
         )
-    results = evaluate(model, settings, runtime)
+    results = evaluate(model, settings, runtime, schema)
     if runtime.is_chief:
-        path = export_model(model, settings, runtime.io_device)
+        path = export_model(model, settings, runtime.io_device, schema)
         log.info("exported SavedModel to %s", path)
-    elif runtime.name == "multiworker":
+    elif runtime.collective_save:
         from train_container.distributed.collective_save import export_as_non_chief
 
         export_as_non_chief(model, settings)
     return results
 
 
-def evaluate(model: tf_keras.Model, settings: TrainingEnv, runtime: Runtime) -> dict[str, float]:
+def evaluate(model: tf_keras.Model, settings: TrainingEnv, runtime: Runtime, schema=None) -> dict[str, float]:
     channel = settings.channel(EVAL_CHANNEL)
     if channel is None:
         return {}
-    dataset = make_dataset(settings, runtime, channel, training=False)
+    dataset = make_dataset(settings, runtime, channel, training=False, schema=schema)
     steps = settings.hyperparameters.validation_steps
     results = model.evaluate(dataset, steps=steps, return_dict=True, verbose=0)
     if runtime.is_chief:

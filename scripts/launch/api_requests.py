@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from scripts.config import ConfigError
 from train_container import contract as training_contract
+from train_container import hyperparameters as training_hyperparameters
 from train_container.metrics import METRIC_DEFINITIONS, OBJECTIVE_METRIC
 
 TFRECORD_CONTENT_TYPE = "application/x-tfrecord"
@@ -21,7 +22,7 @@ CHANNELS = (
     training_contract.EVAL_CHANNEL,
 )
 INPUT_MODES = training_contract.INPUT_MODES
-DISTRIBUTIONS = tuple(d for d in training_contract.DISTRIBUTIONS if d != "auto")
+DISTRIBUTIONS = tuple(d for d in training_hyperparameters.DISTRIBUTIONS if d != "auto")
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 SPLIT_TYPES = ("TFRecord", "Line", "None")
 BATCH_STRATEGIES = ("MultiRecord", "SingleRecord")
@@ -29,7 +30,6 @@ ASSEMBLE_WITH = ("Line", "None")
 TUNING_STRATEGIES = ("Bayesian", "Random", "Hyperband", "Grid")
 RANGE_KINDS = ("continuous", "integer", "categorical")
 SCALINGS = {"auto": "Auto", "linear": "Linear", "log": "Logarithmic", "reverse-log": "ReverseLogarithmic"}
-MAX_PAYLOAD_MB = 100  # SageMaker's batch transform limit
 
 
 def name_from_base(base: str, now: dt.datetime | None = None, max_length: int = 63) -> str:
@@ -73,7 +73,7 @@ def check_hyperparameters(values: Mapping[str, str]) -> dict[str, str]:
     from train_container.errors import ConfigError as TrainingConfigError
 
     try:
-        training_contract.parse_hyperparameters(values)
+        training_hyperparameters.parse_hyperparameters(values)
     except TrainingConfigError as error:
         raise ConfigError(str(error)) from error
     return dict(values)
@@ -97,6 +97,12 @@ class TrainingSpec:
     environment: Mapping[str, str] | None = None
 
 
+def check_resources(instance_count: int, volume_size_gb: int, max_run_seconds: int) -> None:
+    """Instances, their volume and the run time of a training or processing job."""
+    if instance_count < 1 or volume_size_gb < 1 or max_run_seconds < 1:
+        raise ConfigError("instance count, volume size and max run time must be positive")
+
+
 def check_training_spec(spec: TrainingSpec) -> TrainingSpec:
     if spec.input_mode not in INPUT_MODES:
         raise ConfigError(
@@ -107,15 +113,11 @@ def check_training_spec(spec: TrainingSpec) -> TrainingSpec:
     unknown = set(spec.channels) - set(CHANNELS)
     if unknown:
         raise ConfigError(f"unknown channel(s) {', '.join(sorted(unknown))} (expected {', '.join(CHANNELS)})")
-    if spec.instance_count < 1 or spec.volume_size_gb < 1 or spec.max_run_seconds < 1:
-        raise ConfigError("instance count, volume size and max run time must be positive")
-    if spec.spot:
-        if spec.max_wait_seconds is None or spec.max_wait_seconds < spec.max_run_seconds:
-            raise ConfigError("managed spot needs --max-wait >= --max-run (seconds)")
-        if not spec.checkpoint_s3_uri:
-            raise ConfigError("managed spot needs --checkpoint-s3 so an interrupted job resumes")
-    elif spec.max_wait_seconds is not None:
-        raise ConfigError("--max-wait only applies with --spot")
+    check_resources(spec.instance_count, spec.volume_size_gb, spec.max_run_seconds)
+    # Our policy, not the API's (its spot rules are in scripts.launch.validation): without checkpoints an
+    # interrupted spot job starts over from epoch 1.
+    if spec.spot and not spec.checkpoint_s3_uri:
+        raise ConfigError("managed spot needs --checkpoint-s3 so an interrupted job resumes")
     return spec
 
 
@@ -157,7 +159,7 @@ def _training_definition(spec: TrainingSpec) -> dict:
         "StoppingCondition": {"MaxRuntimeInSeconds": spec.max_run_seconds},
         "EnableManagedSpotTraining": spec.spot,
     }
-    if spec.spot:
+    if spec.max_wait_seconds is not None:
         definition["StoppingCondition"]["MaxWaitTimeInSeconds"] = spec.max_wait_seconds
     if spec.checkpoint_s3_uri:
         definition["CheckpointConfig"] = {"S3Uri": spec.checkpoint_s3_uri, "LocalPath": CHECKPOINT_LOCAL_PATH}
@@ -190,7 +192,7 @@ def parse_range(text: str) -> ParameterRange:
     kind, _, bounds = rest.partition(":")
     if not sep or kind not in RANGE_KINDS or not bounds:
         raise ConfigError(f"malformed --range {text!r} (expected name=continuous|integer|categorical:...)")
-    if name not in training_contract.HYPERPARAMETER_NAMES:
+    if name not in training_hyperparameters.HYPERPARAMETER_NAMES:
         raise ConfigError(f"--range {name!r} is not a training hyperparameter")
     if kind == "categorical":
         return ParameterRange(name, kind, tuple(bounds.split(",")))
@@ -226,38 +228,90 @@ def parameter_ranges(ranges: list[ParameterRange]) -> dict:
     return {key: value for key, value in result.items() if value}
 
 
-def tuning_job_request(
-    name: str,
-    spec: TrainingSpec,
-    ranges: list[ParameterRange],
-    max_jobs: int,
-    max_parallel: int,
-    strategy: str,
-    tags: Mapping[str, str],
-    objective: str = OBJECTIVE_METRIC,
-) -> dict:
-    if not ranges:
+OBJECTIVE_TYPES = ("Maximize", "Minimize")
+EARLY_STOPPING_TYPES = ("Off", "Auto")
+WARM_START_TYPES = ("IdenticalDataAndAlgorithm", "TransferLearning")
+DEFAULT_MAX_JOBS = 10
+
+
+def objective_type(metric: str, override: str | None = None) -> str:
+    """Losses and errors go down, everything else (accuracy) up; `override` wins when given."""
+    if override is not None:
+        if override not in OBJECTIVE_TYPES:
+            raise ConfigError(f"unknown objective type {override!r} (expected {', '.join(OBJECTIVE_TYPES)})")
+        return override
+    return "Minimize" if "loss" in metric or "error" in metric else "Maximize"
+
+
+@dataclass(frozen=True)
+class TuningSpec:
+    ranges: tuple[ParameterRange, ...]
+    strategy: str = "Bayesian"
+    max_jobs: int | None = None  # None: DEFAULT_MAX_JOBS, or the grid's size for Grid (left to SageMaker)
+    max_parallel: int = 2
+    objective: str = OBJECTIVE_METRIC
+    objective_type: str | None = None  # None: from the metric's name (objective_type())
+    early_stopping: str = "Off"
+    warm_start_parents: tuple[str, ...] = ()
+    warm_start_type: str = "IdenticalDataAndAlgorithm"
+    hyperband_min_resource: int | None = None
+    hyperband_max_resource: int | None = None
+
+
+def tuning_job_request(name: str, spec: TrainingSpec, tuning: TuningSpec, tags: Mapping[str, str]) -> dict:
+    """CreateHyperParameterTuningJob; the API's own rules (Hyperband, Grid, scaling, limits) are checked by
+    scripts.launch.validation on the result, so this only assembles it."""
+    if not tuning.ranges:
         raise ConfigError("tuning needs at least one --range")
-    if strategy not in TUNING_STRATEGIES:
-        raise ConfigError(f"unknown tuning strategy {strategy!r} (expected {', '.join(TUNING_STRATEGIES)})")
-    if not 1 <= max_parallel <= max_jobs:
-        raise ConfigError("need 1 <= --max-parallel <= --max-jobs")
-    if objective not in {d["Name"] for d in METRIC_DEFINITIONS}:
-        raise ConfigError(f"objective {objective!r} is not one of the training metric definitions")
-    tuned = {r.name for r in ranges}
+    if tuning.strategy not in TUNING_STRATEGIES:
+        raise ConfigError(
+            f"unknown tuning strategy {tuning.strategy!r} (expected {', '.join(TUNING_STRATEGIES)})"
+        )
+    if tuning.early_stopping not in EARLY_STOPPING_TYPES:
+        raise ConfigError(f"unknown early stopping {tuning.early_stopping!r} (expected Off or Auto)")
+    tuned = {r.name for r in tuning.ranges}
     definition = {"StaticHyperParameters": {k: v for k, v in spec.hyperparameters.items() if k not in tuned}}
     definition.update(_training_definition(spec))
+    limits = {}
+    if tuning.max_jobs is not None or tuning.strategy != "Grid":
+        limits["MaxNumberOfTrainingJobs"] = tuning.max_jobs or DEFAULT_MAX_JOBS
+    limits["MaxParallelTrainingJobs"] = tuning.max_parallel
+    config = {
+        "Strategy": tuning.strategy,
+        "HyperParameterTuningJobObjective": {
+            "Type": objective_type(tuning.objective, tuning.objective_type),
+            "MetricName": tuning.objective,
+        },
+        "ResourceLimits": limits,
+        "ParameterRanges": parameter_ranges(list(tuning.ranges)),
+        "TrainingJobEarlyStoppingType": tuning.early_stopping,
+    }
+    hyperband = {
+        key: value
+        for key, value in (
+            ("MinResource", tuning.hyperband_min_resource),
+            ("MaxResource", tuning.hyperband_max_resource),
+        )
+        if value is not None
+    }
+    if hyperband:
+        config["StrategyConfig"] = {"HyperbandStrategyConfig": hyperband}
     request = {
         "HyperParameterTuningJobName": name,
-        "HyperParameterTuningJobConfig": {
-            "Strategy": strategy,
-            "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": objective},
-            "ResourceLimits": {"MaxNumberOfTrainingJobs": max_jobs, "MaxParallelTrainingJobs": max_parallel},
-            "ParameterRanges": parameter_ranges(ranges),
-            "TrainingJobEarlyStoppingType": "Off",
-        },
+        "HyperParameterTuningJobConfig": config,
         "TrainingJobDefinition": definition,
     }
+    if tuning.warm_start_parents:
+        if tuning.warm_start_type not in WARM_START_TYPES:
+            raise ConfigError(
+                f"unknown warm start type {tuning.warm_start_type!r} (expected {', '.join(WARM_START_TYPES)})"
+            )
+        request["WarmStartConfig"] = {
+            "ParentHyperParameterTuningJobs": [
+                {"HyperParameterTuningJobName": parent} for parent in tuning.warm_start_parents
+            ],
+            "WarmStartType": tuning.warm_start_type,
+        }
     if tags:
         request["Tags"] = tags_list(tags)
     return request
@@ -290,7 +344,8 @@ def serving_environment(
 
 
 def check_serving_environment(env: dict[str, str]) -> dict[str, str]:
-    from serve_container.contract import SettingsError, load_settings
+    from serve_container.contract import load_settings
+    from serve_container.errors import SettingsError
 
     try:
         load_settings(environ=env)
@@ -359,10 +414,6 @@ def transform_job_request(name: str, spec: TransformSpec, tags: Mapping[str, str
         raise ConfigError(
             f"unknown assemble-with {spec.assemble_with!r} (expected {', '.join(ASSEMBLE_WITH)})"
         )
-    if not 0 <= spec.max_payload_mb <= MAX_PAYLOAD_MB:
-        raise ConfigError(f"--max-payload must be 0..{MAX_PAYLOAD_MB} MB")
-    if spec.max_concurrent_transforms < 1 or spec.instance_count < 1:
-        raise ConfigError("--max-concurrent and --instance-count must be at least 1")
     if spec.split_type == "None" and spec.batch_strategy == "MultiRecord":
         # Without a split there is one record per object: MultiRecord would only add latency.
         raise ConfigError("--batch-strategy MultiRecord needs --split-type TFRecord or Line")
@@ -397,3 +448,54 @@ def content_type_for(path_name: str, head: bytes) -> str:
     if path_name.endswith((".tfrecord", ".tfrecords")):
         return TFRECORD_CONTENT_TYPE
     raise ConfigError(f"cannot tell the content type of {path_name!r}: expected PNG, JPEG or *.tfrecord")
+
+
+# Content types our serving image answers (serve_container handlers): what a model package declares.
+SERVING_CONTENT_TYPES = ("application/x-image", "application/x-tfrecord", "application/json", "application/jsonlines")
+SERVING_RESPONSE_TYPES = ("application/json", "application/jsonlines")
+APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")
+
+
+def model_package_group_request(group: str, description: str, tags: Mapping[str, str]) -> dict:
+    request = {"ModelPackageGroupName": group, "ModelPackageGroupDescription": description}
+    if tags:
+        request["Tags"] = tags_list(tags)
+    return request
+
+
+def model_package_request(
+    group: str,
+    image: str,
+    model_data: str,
+    approval: str,
+    evaluation_s3_uri: str | None,
+    description: str | None = None,
+) -> dict:
+    """CreateModelPackage: a version in `group` serving `model_data` with our serving image; the evaluation
+    report (scripts.evaluate's JSON) is attached as the package's ModelQuality statistics."""
+    if approval not in APPROVAL_STATUSES:
+        raise ConfigError(f"unknown approval status {approval!r} (expected {', '.join(APPROVAL_STATUSES)})")
+    request = {
+        "ModelPackageGroupName": group,
+        "InferenceSpecification": {
+            "Containers": [{"Image": image, "ModelDataUrl": model_data}],
+            "SupportedContentTypes": list(SERVING_CONTENT_TYPES),
+            "SupportedResponseMIMETypes": list(SERVING_RESPONSE_TYPES),
+        },
+        "ModelApprovalStatus": approval,
+    }
+    if description:
+        request["ModelPackageDescription"] = description
+    if evaluation_s3_uri:
+        request["ModelMetrics"] = {
+            "ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": evaluation_s3_uri}}
+        }
+    return request
+
+
+def model_from_package_request(name: str, package_arn: str, role_arn: str, environment: Mapping[str, str]) -> dict:
+    """CreateModel from a registered model package: image and artifact come from the package."""
+    container = {"ModelPackageName": package_arn}
+    if environment:
+        container["Environment"] = dict(environment)
+    return {"ModelName": name, "PrimaryContainer": container, "ExecutionRoleArn": role_arn}

@@ -8,7 +8,7 @@ import numpy as np
 
 from serve_container.decoders import images, tabular, tfrecord
 from serve_container.decoders.arrays import batch_size
-from serve_container.errors import UnsupportedMediaType
+from serve_container.errors import BadRequest, UnsupportedMediaType
 from serve_container.signature import Signature
 
 # Aliases seen in the wild map to one canonical media type.
@@ -23,17 +23,25 @@ CANONICAL = {
     "application/jsonlines": "application/jsonlines",
     "application/jsonl": "application/jsonlines",
     "application/x-jsonlines": "application/jsonlines",
+    "application/jsons": "application/jsonlines",  # the DLC's name for it
     "application/x-npy": "application/x-npy",
     "application/npy": "application/x-npy",
 }
 
 
 class DecodeOptions:
-    __slots__ = ("image_key", "max_image_pixels")
+    """`image_key`: BYOC_TFRECORD_IMAGE_KEY (None: the model's schema asset, else image/encoded)."""
 
-    def __init__(self, image_key: str, max_image_pixels: int):
+    __slots__ = ("image_key", "max_image_pixels", "schema")
+
+    def __init__(self, image_key: str | None, max_image_pixels: int, schema: tfrecord.RecordSchema | None = None):
         self.image_key = image_key
         self.max_image_pixels = max_image_pixels
+        self.schema = schema
+
+    def for_model(self, base_path, version: int | None) -> DecodeOptions:
+        """These options with the TFRecord schema the model was trained on (its assets/input_schema.json)."""
+        return DecodeOptions(self.image_key, self.max_image_pixels, tfrecord.model_schema(base_path, version))
 
 
 def _single_image(formats):
@@ -50,8 +58,31 @@ def _tfrecords(body: bytes, signature: Signature, options: DecodeOptions):
     if spec.is_string and spec.shape is not None and len(spec.shape) == 1:
         # A string vector input takes serialized tf.train.Examples (the model parses them itself).
         return {spec.name: images.images_to_batch(records, spec, options.max_image_pixels)}
-    encoded = [tfrecord.example_image(r, options.image_key, i) for i, r in enumerate(records)]
-    return {spec.name: images.images_to_batch(encoded, spec, options.max_image_pixels, first_index=0)}
+    return {spec.name: _tfrecord_batch(records, spec, options, 0)}
+
+
+def _tfrecord_batch(records: list[bytes], spec, options: DecodeOptions, first_index: int) -> np.ndarray:
+    found = [
+        tfrecord.example_image(record, options.image_key, first_index + offset, options.schema)
+        for offset, record in enumerate(records)
+    ]
+    if spec.is_string or all(isinstance(item, bytes) for item in found):
+        return images.images_to_batch(found, spec, options.max_image_pixels, first_index=first_index)
+    height, width, channels, channel_axis = images.target_shape(spec)
+    pixels = []
+    for offset, item in enumerate(found):
+        if isinstance(item, bytes):  # an encoded image among raw records (BYOC_TFRECORD_IMAGE_KEY)
+            item = images.images_to_batch([item], spec, options.max_image_pixels, first_index=first_index + offset)[0]
+        else:
+            item = tfrecord.fit_pixels(item, height, width, channels or 3)
+            item = item if channel_axis else item[..., 0]
+        pixels.append(item)
+    if len({a.shape for a in pixels}) > 1:
+        raise BadRequest(
+            f"records have different sizes {sorted({a.shape for a in pixels})} and the model input "
+            f"{spec.describe()} does not fix its height and width"
+        )
+    return np.stack(pixels).astype(spec.dtype, copy=False)
 
 
 def _ignore_options(func):
@@ -103,11 +134,7 @@ def decode_chunks(
 
 def _tfrecord_chunks(records: list[bytes], spec, options: DecodeOptions, chunk_size: int):
     for start in range(0, len(records), chunk_size):
-        encoded = [
-            tfrecord.example_image(record, options.image_key, start + offset)
-            for offset, record in enumerate(records[start : start + chunk_size])
-        ]
-        yield {spec.name: images.images_to_batch(encoded, spec, options.max_image_pixels, first_index=start)}
+        yield {spec.name: _tfrecord_batch(records[start : start + chunk_size], spec, options, start)}
 
 
 def fits_one_chunk(batch: int, chunk_size: int) -> bool:

@@ -19,7 +19,7 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_CHANNELS = {0: 1, 2: 3, 6: 4}
 
 
-def _target(spec: TensorSpec) -> tuple[int | None, int | None, int | None, bool]:
+def target_shape(spec: TensorSpec) -> tuple[int | None, int | None, int | None, bool]:
     """(height, width, channels, has_channel_axis) from the input's per-instance shape."""
     shape = spec.shape
     if shape is None or len(shape) not in (3, 4):
@@ -52,7 +52,7 @@ def _png_as_is(data: bytes, height: int | None, width: int | None, channels: int
 
 
 def decode_image(data: bytes, spec: TensorSpec, max_pixels: int, formats=ANY_IMAGE_FORMATS) -> np.ndarray:
-    height, width, channels, channel_axis = _target(spec)
+    height, width, channels, channel_axis = target_shape(spec)
     if channels is not None and channels not in _MODE_BY_CHANNELS:
         raise BadRequest(f"the model input {spec.describe()} has {channels} channels; images give 1, 3 or 4")
     pixels = _png_as_is(data, height, width, channels or 3, max_pixels) if "PNG" in formats else None

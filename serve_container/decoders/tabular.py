@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 
@@ -11,10 +12,16 @@ from serve_container.decoders.arrays import conform
 from serve_container.errors import BadRequest
 from serve_container.signature import Signature
 
+_SEVERAL_VALUES = object()  # what _parse_json returns for "{...} {...}" when the caller reads those as JSON Lines
 
-def _parse_json(text: bytes | str, where: str):
+
+def _parse_json(text: bytes | str, where: str, several_ok: bool = False):
     try:
         return json.loads(text)
+    except json.JSONDecodeError as exc:
+        if several_ok and exc.msg == "Extra data":
+            return _SEVERAL_VALUES
+        raise BadRequest(f"{where}: invalid JSON: {exc}") from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise BadRequest(f"{where}: invalid JSON: {exc}") from None
     except RecursionError:  # json recurses per nesting level: a '[[[[...' body must not be a 500
@@ -62,11 +69,19 @@ def _columnar(inputs, signature: Signature, where: str) -> dict[str, np.ndarray]
 
 
 def decode_json(body: bytes, signature: Signature) -> dict[str, np.ndarray]:
-    payload = _parse_json(body, "JSON body")
+    """TF Serving's REST forms (`instances` rows, `inputs` columns), and what the DLC accepts around them: a plain
+    list (of instances, or one instance when it has the rank of one), a bare object naming the inputs (one
+    instance), and several JSON values one after another (read as JSON Lines)."""
+    payload = _parse_json(body, "JSON body", several_ok=True)
+    if payload is _SEVERAL_VALUES:
+        return decode_jsonlines(body, signature)
     if isinstance(payload, list):
+        if payload and not any(isinstance(row, dict) for row in payload) and len(signature.inputs) == 1:
+            spec = signature.inputs[0]
+            return {spec.name: conform(payload, spec, "JSON list")}  # a single instance gets its batch axis
         return _instances(payload, signature, "JSON list")
     if not isinstance(payload, dict):
-        raise BadRequest("JSON body must be an object with 'instances' or 'inputs', or a list of instances")
+        raise BadRequest("JSON body must be an object ('instances', 'inputs' or the model's inputs) or a list")
     keys = set(payload) - {"signature_name"}
     if keys == {"instances"}:
         if not isinstance(payload["instances"], list):
@@ -74,8 +89,16 @@ def decode_json(body: bytes, signature: Signature) -> dict[str, np.ndarray]:
         return _instances(payload["instances"], signature, "instances")
     if keys == {"inputs"}:
         return _columnar(payload["inputs"], signature, "inputs")
+    if keys & {"instances", "inputs"}:
+        raise BadRequest(f"JSON object must have exactly one of 'instances' or 'inputs' (got keys {sorted(keys)})")
+    if "examples" in keys:
+        raise BadRequest("'examples' are for tfs-method=classify or regress; predict takes 'instances' or 'inputs'")
+    names = set(signature.input_names())
+    if keys and (keys <= names or (keys == {"b64"} and len(names) == 1)):
+        return _instances([payload], signature, "JSON object")  # one instance, as the DLC wraps it
     raise BadRequest(
-        f"JSON object must have exactly one of 'instances' or 'inputs' (got keys {sorted(keys)})"
+        f"JSON object must have 'instances' or 'inputs', or name the model's inputs {sorted(names)} as one "
+        f"instance (got keys {sorted(keys)})"
     )
 
 
@@ -99,20 +122,37 @@ def decode_jsonlines(body: bytes, signature: Signature) -> dict[str, np.ndarray]
     return _instances(rows, signature, "JSON Lines")
 
 
+def _csv_strings(text: str) -> np.ndarray:
+    """Rows of text fields; quoted fields may hold commas, newlines and doubled quotes (RFC 4180)."""
+    try:
+        rows = [row for row in csv.reader(io.StringIO(text, newline=""), strict=True) if row]
+    except csv.Error as exc:
+        raise BadRequest(f"CSV: {exc}") from None
+    widths = {len(row) for row in rows}
+    if len(widths) > 1:
+        raise BadRequest(f"CSV rows have different numbers of fields: {sorted(widths)}")
+    table = np.empty((len(rows), widths.pop()), dtype=object)
+    table[:] = rows
+    return table
+
+
 def decode_csv(body: bytes, signature: Signature) -> dict[str, np.ndarray]:
+    """One instance per line, for the model's single input: numbers (quoted or not), or text fields for a string
+    input. A row is reshaped to the input's fixed instance shape; one field per row feeds a scalar input."""
     spec = signature.single_input()
-    if spec.is_string:
-        raise BadRequest(f"text/csv carries numbers; the model input is {spec.describe()}")
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise BadRequest("CSV body is not UTF-8 text") from None
     if not text.strip():
         raise BadRequest("CSV body is empty")
-    try:
-        rows = np.loadtxt(io.StringIO(text), delimiter=",", dtype=np.float64, ndmin=2)
-    except ValueError as exc:
-        raise BadRequest(f"CSV: {exc}") from None
+    if spec.is_string:
+        rows = _csv_strings(text)
+    else:
+        try:
+            rows = np.loadtxt(io.StringIO(text), delimiter=",", quotechar='"', dtype=np.float64, ndmin=2)
+        except ValueError as exc:
+            raise BadRequest(f"CSV: {exc}") from None
     if spec.shape is not None and all(d is not None for d in spec.shape[1:]):
         per_instance = spec.shape[1:]
         width = int(np.prod(per_instance, dtype=np.int64))

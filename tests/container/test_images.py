@@ -7,13 +7,16 @@ its configuration. Serving: flask, gunicorn and the TF Serving protos WITHOUT Te
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import zipfile
 from pathlib import Path
 
 import pytest
 
-from tests.container.conftest import docker_run, image_config, run_ok
+from dev import machine_cache
+from tests.support.docker import docker_run, image_config, run_ok
 
 PY = "python3"
 HOST_LOCAL_CAS = sorted(Path("/usr/local/share/ca-certificates").glob("*.crt"))
@@ -49,6 +52,20 @@ def test_train_horovod_is_built_with_tensorflow_mpi_and_gloo(train_image):
     assert build["Controllers"]["Gloo"] is True
     assert build["Tensor Operations"]["MPI"] is True
     assert build["Tensor Operations"]["Gloo"] is True
+
+
+def test_train_horovod_is_the_host_built_wheel_not_a_second_compile(train_image):
+    # The local base matches the host venv's ABI, so the image must install the wheel the host compiled
+    # (dev/machine_cache.py), byte for byte, instead of compiling Horovod again.
+    wheel = machine_cache.cached_wheel(machine_cache.horovod_wheel_dir())
+    assert wheel is not None, "no Horovod wheel in the machine cache: dev/ensure_venv.sh builds it"
+    with zipfile.ZipFile(wheel) as archive:
+        member = next(name for name in archive.namelist() if re.fullmatch(r"horovod/tensorflow/mpi_lib.*\.so", name))
+        expected = hashlib.sha256(archive.read(member)).hexdigest()
+    find = "import importlib.util, os; print(os.path.dirname(importlib.util.find_spec('horovod').origin))"
+    package_dir = run_ok(train_image, PY, "-c", find).strip()
+    installed = run_ok(train_image, "sha256sum", f"{Path(package_dir).parent}/{member}").split()[0]
+    assert installed == expected, f"{member} in {train_image} is not the one in {wheel.name}: compiled again?"
 
 
 def test_train_imports_pinned_tensorflow_and_horovod(train_image):
@@ -167,10 +184,20 @@ def test_serve_image_runs_serve_like_sagemaker(serve_image):
 
 
 @pytest.mark.parametrize("which", ["train_image", "serve_image"])
-def test_no_host_ca_certificate_inside_image(which, request):
-    if not HOST_LOCAL_CAS:
-        pytest.skip("this host adds no local CA certificates, so none can leak")
+def test_no_ca_certificate_beyond_the_distributions_and_no_host_ca_inside_image(which, request):
+    # Runs on every host: whatever CAs the build host trusts, the image may hold only the CAs its own
+    # ca-certificates package ships (update-ca-certificates adds /usr/local/share/ca-certificates too: empty).
     image = request.getfixturevalue(which)
+    counts = run_ok(
+        image, "sh", "-c",
+        "ls -A /usr/local/share/ca-certificates 2>/dev/null | wc -l; "
+        "grep -c 'BEGIN CERTIFICATE' /etc/ssl/certs/ca-certificates.crt; "
+        "find /usr/share/ca-certificates -name '*.crt' | wc -l",
+    ).split()  # fmt: skip
+    local, bundled, shipped = (int(count) for count in counts)
+    assert local == 0, f"{image} has certificates in /usr/local/share/ca-certificates"
+    assert 0 < bundled <= shipped, f"{image}'s CA bundle holds {bundled} certificates; its distribution ships {shipped}"
+    # And, where this host trusts CAs of its own (an intercepting proxy's), none of them anywhere in the image.
     bundles = run_ok(
         image, "sh", "-c",
         "cat /etc/ssl/certs/ca-certificates.crt; "

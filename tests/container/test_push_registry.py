@@ -84,7 +84,8 @@ def test_push_creates_the_repository_and_the_manifest_is_readable_by_tag(aws, re
     pushed = bp.publish(ecr, client, [(spec, local_ref)], registry_override=registry)
 
     repository = f"{registry}/byoc-tensorflow-inference"
-    assert pushed == [f"{repository}:0.1.0-cpu-0123456789ab", f"{repository}:0.1.0-cpu"]
+    assert [p.ref for p in pushed] == [f"{repository}:0.1.0-cpu-0123456789ab", f"{repository}:0.1.0-cpu"]
+    assert len({p.digest for p in pushed}) == 1  # two tags, one manifest
     [created] = ecr.describe_repositories()["repositories"]
     assert created["repositoryName"] == "byoc-tensorflow-inference"
     assert created["imageScanningConfiguration"] == {"scanOnPush": True}
@@ -97,6 +98,8 @@ def test_push_creates_the_repository_and_the_manifest_is_readable_by_tag(aws, re
             headers={"Accept": MANIFEST_V2}, auth=(user, password), timeout=30,
         )  # fmt: skip
         assert response.status_code == 200, response.text
+        # The digest build_and_push printed is the manifest the registry stores.
+        assert response.headers["Docker-Content-Digest"] == pushed[0].digest
         manifest = response.json()
         assert manifest["mediaType"] == MANIFEST_V2
         # The registry holds exactly the image we built: its config blob is the local image id.

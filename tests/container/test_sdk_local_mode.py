@@ -228,3 +228,100 @@ def test_sdk_venv_keeps_the_project_pins(sdk_python):
     )
     done = subprocess.run([str(sdk_python), "-c", probe, *names], capture_output=True, text=True, check=True)
     assert json.loads(done.stdout) == {name: pins[name] for name in names}
+
+
+def test_model_trainer_source_code_trains_a_user_script_in_our_image(
+    sdk_python, sdk_env, train_image, tmp_path_factory
+):
+    """v3 `ModelTrainer(source_code=SourceCode(...))`: the SDK's own sm_train.sh and basic script driver (they need
+    bash, python3 and pip3 on PATH) run an MNIST-style user script in our image, which saves a numbered model."""
+    from tests.integration.train import script_jobs
+
+    work = tmp_path_factory.mktemp("sdk-script")
+    root = tmp_path_factory.mktemp("sdk-script-root")
+    source = script_jobs.source_dir(work / "src", "mnist_npy.py")
+    channels = {"training": script_jobs.mnist_npy(work / "mnist")}
+    hyperparameters = {"epochs": "2", "batch-size": "64", "learning-rate": "0.005"}
+    argv = runner.train_command(sdk_python, train_image, root, channels, hyperparameters, work / "result.json",
+                                source=(source, "mnist_npy.py"))  # fmt: skip
+    try:
+        run = runner.run_driver(argv, sdk_env, work / "result.json", TRAIN_TIMEOUT_SECONDS)
+    finally:
+        runner.compose_down(root / "docker-compose.yaml")
+        runner.remove_containers_under(root)
+    assert run.returncode == 0, run.describe()
+    with tarfile.open(run.result["model_data"].removeprefix("file://")) as tar:
+        names = tar.getnames()
+    assert any(name.endswith("000000001/saved_model.pb") for name in names), names
+
+
+# (instances, MPI(...) arguments, host of each rank). The SDK's mpirun `-np` is process_count_per_node (not the total
+# over hosts) and fills the first host's slots first, so 2 hosts take `--map-by node` (mpi_additional_options) to
+# put one rank on each: the SDK's own way for a user to place ranks.
+SDK_MPI_LAYOUTS = {
+    "one-host-two-ranks": (1, [], ["algo-1", "algo-1"]),
+    "two-hosts-one-rank-each": (2, ["--mpi-option=--map-by", "--mpi-option=node"], ["algo-1", "algo-2"]),
+}
+
+
+@pytest.mark.parametrize("layout", SDK_MPI_LAYOUTS)
+def test_model_trainer_distributed_mpi_runs_a_horovod_script_in_our_image(
+    layout, sdk_python, sdk_env, train_image, tmp_path_factory
+):
+    """v3 `ModelTrainer(source_code=..., distributed=MPI(process_count_per_node=2))`: the SDK's own sm_train.sh and
+    mpi_driver.py (sshd, paramiko, its mpirun command, `python -m mpi4py`, the job's environment for ranks on other
+    hosts through /etc/environment, which sshd's pam_env reads) run an unmodified Horovod Keras script as 2 ranks in
+    our image; rank 0 saves the model. The one stand-in: resourceconfig.json names the container's real interface,
+    eth0, as SageMaker names the instance's (the SDK's local mode writes `ethwe`; driver.py says why)."""
+    from tests.integration.train import script_jobs
+
+    instances, options, rank_hosts = SDK_MPI_LAYOUTS[layout]
+    work = tmp_path_factory.mktemp("sdk-mpi")
+    root = tmp_path_factory.mktemp("sdk-mpi-root")
+    source = script_jobs.source_dir(work / "src", "hvd_keras.py")
+    argv = runner.train_command(sdk_python, train_image, root, {}, {}, work / "result.json",
+                                source=(source, "hvd_keras.py"))  # fmt: skip
+    argv += ["--mpi-processes-per-host", "2", "--network-interface", "eth0", "--instance-count", str(instances)]
+    argv += options
+    try:
+        run = runner.run_driver(argv, sdk_env, work / "result.json", TRAIN_TIMEOUT_SECONDS)
+    finally:
+        runner.compose_down(root / "docker-compose.yaml")
+        runner.remove_containers_under(root)
+    assert run.returncode == 0, run.describe()
+    assert "Running MPI Driver" in run.log, run.describe()  # the SDK's driver, not our entrypoint
+    mpirun = r"Executing command: mpirun .*-np 2 .*btl_tcp_if_include eth0 .*-m mpi4py"
+    assert re.search(mpirun, run.log), run.describe()
+    for rank, host in enumerate(rank_hosts):
+        assert f"hvd rank {rank}/2 on {host} done" in run.log, run.describe()
+    with tarfile.open(run.result["model_data"].removeprefix("file://")) as tar:
+        names = tar.getnames()
+    assert any(name.endswith("1/saved_model.pb") for name in names), names
+    with tarfile.open(root / SDK_OUTPUT_ARCHIVE) as tar:
+        report = tar.extractfile("data/report.json")
+        assert report is not None
+        assert json.load(report)["size"] == 2
+
+
+def test_v2_local_mode_runs_a_user_script_through_our_train(sdk_python, sdk_env, train_image, tmp_path_factory):
+    """v2-style `TensorFlow(entry_point=..., image_uri=ours)` local mode: the SDK writes the JSON-encoded
+    sagemaker_program / sagemaker_submit_directory hyperparameters, mounts the code at /opt/ml/code and runs
+    `IMAGE train`, which must run the user's script (not the built-in trainer)."""
+    from tests.integration.train import script_jobs
+
+    work = tmp_path_factory.mktemp("sdk-v2")
+    root = tmp_path_factory.mktemp("sdk-v2-root")
+    source = script_jobs.source_dir(work / "src", "mnist_npy.py")
+    argv = [str(sdk_python), str(runner.DRIVER), "train-v2", "--image", train_image, "--root", str(root),
+            "--result", str(work / "result.json"), "--source-dir", str(source), "--entry-script", "mnist_npy.py",
+            "--channel", f"training={script_jobs.mnist_npy(work / 'mnist')}", "--hyperparameter", "epochs=2"]
+    try:
+        run = runner.run_driver(argv, sdk_env, work / "result.json", TRAIN_TIMEOUT_SECONDS)
+    finally:
+        runner.remove_containers_under(root)
+    assert run.returncode == 0, run.describe()
+    assert run.result["status"] == "Completed", run.describe()
+    assert "script mode: mnist_npy.py from /opt/ml/code" in run.log, run.describe()
+    with tarfile.open(run.result["model_data"].removeprefix("file://")) as tar:
+        names = tar.getnames()
+    assert any(name.endswith("000000001/saved_model.pb") for name in names), names

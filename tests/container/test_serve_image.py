@@ -15,19 +15,13 @@ import requests
 from PIL import Image
 
 from tests.support import models
+from tests.support.docker import docker
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # the dev venv always has TF (requirements/dev.txt); tests compare against it
 
 PING_DEADLINE_SECONDS = 240  # SageMaker's limit for the first healthy /ping
 IMAGES = models.random_images(8, seed=11)
-
-
-def _docker(*args: str, timeout: float = 120) -> str:
-    done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=False)
-    if done.returncode != 0:
-        pytest.fail(f"docker {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}", pytrace=False)
-    return done.stdout.strip()
 
 
 class Endpoint:
@@ -53,12 +47,12 @@ def endpoint(serve_image, tmp_path_factory):
     model_dir = tmp_path_factory.mktemp("container-model") / "model"
     version_dir = models.export_image_classifier(model_dir, version=1)
     os.chmod(model_dir, 0o755)
-    container = _docker(
+    container = docker(
         "run", "-d", "-p", "127.0.0.1::8080", "-v", f"{model_dir}:/opt/ml/model:ro",
         "-e", "SAGEMAKER_GUNICORN_WORKERS=2", serve_image, "serve",
     )  # fmt: skip
     try:
-        port = _docker("port", container, "8080/tcp").splitlines()[0].rsplit(":", 1)[1]
+        port = docker("port", container, "8080/tcp").splitlines()[0].rsplit(":", 1)[1]
         served = Endpoint(container, f"http://127.0.0.1:{port}", version_dir)
         deadline = time.monotonic() + PING_DEADLINE_SECONDS
         while True:
@@ -67,7 +61,7 @@ def endpoint(serve_image, tmp_path_factory):
                     break
             except requests.ConnectionError:
                 pass
-            running = _docker("inspect", "--format", "{{.State.Running}}", container)
+            running = docker("inspect", "--format", "{{.State.Running}}", container)
             if running != "true" or time.monotonic() > deadline:
                 pytest.fail(f"serving container never became healthy:\n{served.logs()}", pytrace=False)
             time.sleep(1)
@@ -142,8 +136,54 @@ def test_errors_are_json(endpoint):
 def test_sigterm_stops_cleanly_within_30_seconds(endpoint):
     # Runs last in this module: `docker stop` is SageMaker's SIGTERM, then SIGKILL after the grace period.
     started = time.monotonic()
-    _docker("stop", "-t", "30", endpoint.container, timeout=60)
+    docker("stop", "-t", "30", endpoint.container, timeout=60)
     elapsed = time.monotonic() - started
-    code = _docker("inspect", "--format", "{{.State.ExitCode}}", endpoint.container)
+    code = docker("inspect", "--format", "{{.State.ExitCode}}", endpoint.container)
     assert code == "0", endpoint.logs()
     assert elapsed < 30
+
+
+def test_two_containers_share_a_network_namespace_with_safe_port_ranges(serve_image, tmp_path):
+    # As a multi-container endpoint / inference pipeline runs them: one network namespace, SageMaker gives each
+    # container its own SAGEMAKER_SAFE_PORT_RANGE; TF Serving's internal ports must come from it.
+    model_dir = tmp_path / "model"
+    version_dir = models.export_image_classifier(model_dir, version=1)
+    os.chmod(tmp_path, 0o755)
+    for path in [model_dir, *model_dir.rglob("*")]:
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    mount = ["-v", f"{model_dir}:/opt/ml/model:ro"]
+    first = docker("run", "-d", "-p", "127.0.0.1::8080", "-p", "127.0.0.1::8081", *mount,
+                    "-e", "SAGEMAKER_SAFE_PORT_RANGE=20000-20099", serve_image, "serve")  # fmt: skip
+    second = None
+    try:
+        second = docker("run", "-d", f"--network=container:{first}", *mount, "-e", "SAGEMAKER_BIND_TO_PORT=8081",
+                         "-e", "SAGEMAKER_SAFE_PORT_RANGE=20100-20199", serve_image, "serve")  # fmt: skip
+        urls = [
+            f"http://127.0.0.1:{docker('port', first, f'{port}/tcp').splitlines()[0].rsplit(':', 1)[1]}"
+            for port in (8080, 8081)
+        ]
+        deadline = time.monotonic() + PING_DEADLINE_SECONDS
+        for url, container in zip(urls, (first, second), strict=True):
+            served = Endpoint(container, url, version_dir)
+            while True:
+                try:
+                    if requests.get(f"{url}/ping", timeout=5).status_code == 200:
+                        break
+                except requests.RequestException:  # booting, on a busy machine
+                    pass
+                running = docker("inspect", "--format", "{{.State.Running}}", container)
+                if running != "true" or time.monotonic() > deadline:
+                    pytest.fail(f"container never became healthy:\n{served.logs()}", pytrace=False)
+                time.sleep(1)
+            response = served.invoke(_png(IMAGES[0]), "image/png")
+            assert response.status_code == 200, response.text
+            np.testing.assert_allclose(
+                response.json()["predictions"], served.expected(IMAGES[:1]), rtol=1e-5, atol=1e-6
+            )
+        for container, port in ((first, 20000), (second, 20100)):
+            done = subprocess.run(["docker", "logs", container], capture_output=True, text=True, check=False)
+            assert f"--port={port} --rest_api_port={port + 1}" in done.stdout + done.stderr
+    finally:
+        for container in (second, first):
+            if container:
+                subprocess.run(["docker", "rm", "-f", container], capture_output=True, check=False)

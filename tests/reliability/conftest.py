@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import sys
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,11 +13,11 @@ import pytest
 from serve_container.app import create_app
 from serve_container.contract import load_settings
 from serve_container.signature import Signature, TensorSpec
-from tests.integration.serve.conftest import Served, build_slim_protos, serve_env, start_serve
 from tests.reliability import budget, figures
 from tests.reliability.report import write_results
 from tests.support import models
 from tests.support.processes import REPO_ROOT, start_tfs_standin
+from tests.support.serving import Served
 
 FIGURES_DIR = REPO_ROOT / "build" / "reliability"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -48,9 +48,29 @@ def vector_model_dir(tmp_path_factory) -> Path:
     return base
 
 
+def _worker_id(config) -> str:
+    return getattr(config, "workerinput", {}).get("workerid", "main")
+
+
+def pytest_sessionstart(session):
+    if not hasattr(session.config, "workerinput"):  # the controller (or a plain run): forget earlier runs
+        for stale in FIGURES_DIR.glob("partial-*.json"):
+            stale.unlink()
+
+
+def pytest_sessionfinish(session):
+    # Under xdist the tests (and FIGURES) live in worker processes: each leaves its part for the controller.
+    if figures.FIGURES:
+        figures.save(FIGURES_DIR / f"partial-{_worker_id(session.config)}.json")
+
+
 def pytest_terminal_summary(terminalreporter):
-    if not figures.FIGURES:
+    partials = sorted(FIGURES_DIR.glob("partial-*.json"))
+    if hasattr(terminalreporter.config, "workerinput") or not partials:  # the controller merges, once
         return
+    for partial in partials:
+        figures.merge(partial)
+        partial.unlink()
     terminalreporter.section(f"reliability figures ({budget.MODE})")
     for line in figures.summary_lines():
         terminalreporter.write_line(line)
@@ -85,49 +105,21 @@ def standin(image_model_dir, vector_model_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def app_client(standin, image_model_dir):
+def app_client(standin, image_model_dir, vector_model_dir, tmp_path_factory):
     """The real Flask app with the real gRPC client, in-process (Werkzeug test client): fast enough to fuzz."""
+    # The app knows the models its model dir holds (`<name>/<version>`): the same two the stand-in serves.
+    both = tmp_path_factory.mktemp("app-models")
+    shutil.copytree(image_model_dir, both / "model")
+    shutil.copytree(vector_model_dir, both / "vector")
     settings = load_settings(
         {
             "BYOC_TFS_GRPC_PORT": str(standin.port),
-            "BYOC_MODEL_DIR": str(image_model_dir),
+            "BYOC_MODEL_DIR": str(both),
             "BYOC_ENABLE_HOOKS": "false",
             "BYOC_LOG_LEVEL": "ERROR",
         }
     )
     return create_app(settings).test_client()
-
-
-@pytest.fixture(scope="session")
-def slim_protos(tmp_path_factory) -> Path:
-    return build_slim_protos(tmp_path_factory.mktemp("slim-protos"))
-
-
-@pytest.fixture(scope="session")
-def standin_python(tmp_path_factory) -> Path:
-    wrapper = tmp_path_factory.mktemp("standin-python") / "python"
-    wrapper.write_text(f'#!/bin/sh\nunset PYTHONPATH\nexec "{sys.executable}" "$@"\n')
-    wrapper.chmod(0o755)
-    return wrapper
-
-
-@pytest.fixture
-def make_served(slim_protos, standin_python, tmp_path):
-    """Start the real `serve` supervisor (stand-in TFS + gunicorn + app) on the host; stopped at teardown."""
-    started: list[Served] = []
-
-    def make(model_dir: Path, wait: bool = True, **extra) -> Served:
-        run_dir = tmp_path / f"run{len(started)}"
-        log_path = tmp_path / f"serve{len(started)}.log"
-        served = start_serve(serve_env(slim_protos, standin_python, model_dir, run_dir, **extra), log_path)
-        started.append(served)
-        if wait:
-            served.wait_ping(200)
-        return served
-
-    yield make
-    for served in started:
-        served.process.stop(grace=35)
 
 
 def gunicorn_workers(served: Served) -> list[psutil.Process]:

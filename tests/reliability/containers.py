@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -10,22 +9,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.support.docker import docker
+
 PING_DEADLINE_SECONDS = 240
-
-
-def docker(*args: str, timeout: float = 120, check: bool = True) -> str:
-    done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=False)
-    if check and done.returncode != 0:
-        pytest.fail(f"docker {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}", pytrace=False)
-    return done.stdout.strip()
-
-
-def image_from_env(variable: str) -> str:
-    ref = os.environ.get(variable, "").strip()
-    if not ref:
-        pytest.fail(f"{variable} is not set: run `make test` (it exports it from build/images.env)", pytrace=False)
-    docker("image", "inspect", ref)
-    return ref
 
 
 def readable_model_dir(parent: Path) -> Path:

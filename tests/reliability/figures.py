@@ -1,7 +1,8 @@
 """Figures the reliability tests measure (cases, faults, recoveries, requests, errors, p99).
 
-Tests record into one in-process dict; conftest.py prints it at the end of the run, saves it under
-build/reliability/ and, in soak mode, renders tests/reliability/RESULTS.md from it.
+Tests record into one in-process dict; each test process (an xdist worker, or the only one) saves its part
+under build/reliability/, and conftest.py merges the parts at the end of the run, prints them, saves them and,
+in soak mode, renders tests/reliability/RESULTS.md from them.
 """
 
 from __future__ import annotations
@@ -31,6 +32,13 @@ def save(path: Path) -> None:
     for section, values in FIGURES.items():
         merged.setdefault(section, {}).update(values)
     path.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n")
+
+
+def merge(path: Path) -> None:
+    """Add the figures another process saved (an xdist worker's part) to this process's."""
+    with _LOCK:
+        for section, values in json.loads(path.read_text()).items():
+            FIGURES.setdefault(section, {}).update(values)
 
 
 def summary_lines() -> list[str]:

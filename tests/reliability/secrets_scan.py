@@ -18,8 +18,9 @@ PATTERNS = re.compile(
     rb"|(?P<ecr_token>QVdTOmV5[A-Za-z0-9+/=]{100,})",
     re.IGNORECASE,
 )
-# AWS's own documentation keys, which SDKs and docs ship on purpose.
-ALLOWED = (b"AKIAIOSFODNN7EXAMPLE", b"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+# AWS's documentation keys, which SDKs ship on purpose (botocore's IAM examples hold AKIAIOSFODNN7EXAMPLE and
+# AKIA222222222EXAMPLE): they end in EXAMPLE / EXAMPLEKEY, which a generated key never spells.
+DOCUMENTATION_EXAMPLE = re.compile(rb"EXAMPLE(KEY)?$", re.IGNORECASE)
 SENSITIVE_PATHS = re.compile(r"(^|/)(\.aws/credentials|\.docker/config\.json)$")
 CHUNK = 4 * 1024 * 1024
 OVERLAP = 512
@@ -33,7 +34,7 @@ def scan_stream(chunks: Iterable[bytes]) -> Iterator[tuple[str, bytes]]:
         data = tail + chunk
         for match in PATTERNS.finditer(data):
             value = match.group(0)
-            if any(allowed in value for allowed in ALLOWED) or value in seen:
+            if DOCUMENTATION_EXAMPLE.search(value) or value in seen:
                 continue
             seen.add(value)
             yield match.lastgroup, value

@@ -78,7 +78,7 @@ def index_model_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def batch_endpoint(index_model_dir, slim_protos, standin_python, tmp_path_factory):
-    from tests.integration.serve.conftest import serve_env, start_serve
+    from tests.support.serving import serve_env, start_serve
 
     run = tmp_path_factory.mktemp("batch-serve")
     env = serve_env(

@@ -15,8 +15,9 @@ import requests
 from PIL import Image
 
 from tests.reliability import budget, figures
-from tests.reliability.containers import ServingContainer, docker, image_from_env, readable_model_dir
+from tests.reliability.containers import ServingContainer, readable_model_dir
 from tests.support import models
+from tests.support.docker import docker, image_from_env
 
 WORKERS = 2
 WARMUP_SECONDS = 3

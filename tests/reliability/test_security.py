@@ -14,9 +14,10 @@ import pytest
 import requests
 
 from tests.reliability import figures
-from tests.reliability.containers import ServingContainer, image_from_env, readable_model_dir
+from tests.reliability.containers import ServingContainer, readable_model_dir
 from tests.reliability.secrets_scan import scan_files, scan_image, scan_stream, scan_tar
 from tests.support import models
+from tests.support.docker import image_from_env
 from tests.support.processes import REPO_ROOT
 
 # Credential-shaped values built at run time, so this file itself holds no key-like literal.
@@ -43,6 +44,8 @@ def test_scanner_finds_planted_credentials_in_nested_layers():
             "opt/id.txt": f"key {FAKE_KEY_ID} here".encode(),
             "root/.aws/credentials": b"[default]\n",
             "docs/example.md": b"AKIAIOSFODNN7EXAMPLE is AWS's documented example",
+            "botocore/data/iam/examples-1.json": b'"AccessKeyId": "AKIA222222222EXAMPLE"',
+            "docs/secret.md": b"aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
             "words.txt": b"ASIANCENTURIALCHARACTERS",
         }
     )
@@ -50,7 +53,7 @@ def test_scanner_finds_planted_credentials_in_nested_layers():
     findings = scan_tar(io.BytesIO(image), "planted")
     kinds = " ".join(findings)
     assert "key_id" in kinds and "secret" in kinds and "credentials file present" in kinds
-    assert len(findings) == 3, findings  # the documented example key and the word list are not findings
+    assert len(findings) == 3, findings  # AWS's documentation examples and the word list are not findings
     assert [kind for kind, _ in scan_stream([b'{"auths": {"x": {"auth": "QVdTOmV5' + b"A" * 120 + b'"}}}'])]
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from tests.integration.train.conftest import BASE_HYPERPARAMETERS, prepare_colour_tfrecords, run_train, start_train
 from tests.reliability import figures
-from tests.reliability.containers import image_from_env
+from tests.support.docker import image_from_env
 from tests.support.sm_tree import make_sm_tree
 
 

@@ -5,7 +5,9 @@ Why a channel rather than watching `orted` like the SageMaker toolkit: a worker 
 local orted cannot tell success from failure, and nobody notices a host whose container disappeared until
 TCP times out minutes later. Here each worker holds one connection to the master; both ends send a beat
 every second. The master ends the job with `done <code> <reason>`; a silence longer than the limit is a
-lost host (master side: abort mpirun, naming it) or a lost master (worker side: fail).
+lost host (master side: abort mpirun, naming it) or a lost master (worker side: fail). A worker that runs a program
+of its own (script mode's parameter-server layout) sends `report <code> <reason>` when it ends: a failure there ends
+the master's job at once, naming the worker's cause, instead of the master waiting for a host that will never finish.
 
 Messages are raw bytes over `multiprocessing.connection` (its HMAC handshake keeps strangers out; nothing
 is unpickled).
@@ -30,11 +32,22 @@ def encode_done(code: int, reason: str) -> bytes:
     return f"done {code} {reason}".encode()
 
 
+def encode_report(code: int, reason: str) -> bytes:
+    return f"report {code} {reason}".encode()
+
+
 def decode_done(message: bytes) -> tuple[int, str] | None:
-    text = message.decode(errors="replace")
-    if not text.startswith("done "):
+    return _decode(b"done ", message)
+
+
+def decode_report(message: bytes) -> tuple[int, str] | None:
+    return _decode(b"report ", message)
+
+
+def _decode(prefix: bytes, message: bytes) -> tuple[int, str] | None:
+    if not message.startswith(prefix):
         return None
-    _, code, *reason = text.split(" ", 2)
+    _, code, *reason = message.decode(errors="replace").split(" ", 2)
     return int(code), (reason[0] if reason else "")
 
 
@@ -55,6 +68,7 @@ class MasterCoordinator:
         self._heartbeat = heartbeat
         self._silence_limit = silence_limit
         self._registered: set[str] = set()
+        self._reported: set[str] = set()
         self._cond = threading.Condition()
         self._done: bytes | None = None
         self._lost_reported = False
@@ -89,13 +103,35 @@ class MasterCoordinator:
                     f"{deadline_seconds:.0f} s (container not started, or not running this image's `train`)"
                 )
 
+    def wait_for_reports(self, deadline_seconds: float) -> str | None:
+        """Every worker registered (within the deadline) and reported its program's end: None, or why the job
+        failed (a worker's failure or a lost host). Workers still running keep beating, so this waits for them."""
+        self.wait_for_workers(deadline_seconds)
+        with self._cond:
+            self._cond.wait_for(lambda: self._reported >= self._workers or self.lost_reason is not None)
+            return self.lost_reason
+
     def _lost(self, host: str, why: str) -> None:
+        self._end_job(f"host {host} stopped answering ({why})")
+
+    def _end_job(self, reason: str) -> None:
         with self._cond:
             if self._done is not None or self._lost_reported:
                 return
             self._lost_reported = True
-            self.lost_reason = f"host {host} stopped answering ({why})"
+            self.lost_reason = reason
+            self._cond.notify_all()
         self.on_lost(self.lost_reason)
+
+    def _report(self, host: str, message: bytes) -> None:
+        report = decode_report(message)
+        if report is None:
+            return
+        with self._cond:
+            self._reported.add(host)
+            self._cond.notify_all()
+        if report[0] != 0:
+            self._end_job(f"host {host} failed: {report[1]}")
 
     def _serve(self, conn: Connection) -> None:
         with conn:
@@ -120,7 +156,7 @@ class MasterCoordinator:
                         conn.send_bytes(done)
                         return
                     if conn.poll(self._heartbeat / 2):
-                        conn.recv_bytes()
+                        self._report(host, conn.recv_bytes())
                         last_seen = time.monotonic()
                     now = time.monotonic()
                     if now - last_sent >= self._heartbeat:
@@ -150,8 +186,10 @@ def follow_master(
     port: int = PORT,
     heartbeat: float = HEARTBEAT_SECONDS,
     silence_limit: float = SILENCE_LIMIT_SECONDS,
+    outgoing: Callable[[], bytes | None] = lambda: None,
 ) -> tuple[int, str]:
-    """Runs on a worker: block until the master reports `(exit code, reason)`; a lost master is a failure."""
+    """Runs on a worker: block until the master reports `(exit code, reason)`; a lost master is a failure.
+    `outgoing` is polled every beat for a message to send the master (MasterLink's report)."""
     give_up = time.monotonic() + connect_deadline
     while True:
         try:
@@ -174,6 +212,9 @@ def follow_master(
                         code, reason = done
                         return code, (f"master {master} reported: {reason}" if code else reason)
                 now = time.monotonic()
+                message = outgoing()
+                if message is not None:
+                    conn.send_bytes(message)
                 if now - last_sent >= heartbeat:
                     conn.send_bytes(b"beat")
                     last_sent = now
@@ -181,3 +222,39 @@ def follow_master(
                     return 1, f"master {master} stopped answering (no heartbeat for {silence_limit:.0f} s)"
         except (EOFError, OSError) as exc:
             return 1, f"master {master} closed the connection without a result ({type(exc).__name__})"
+
+
+class MasterLink:
+    """A worker that runs a program itself: connected to the master (in a thread) while the program runs, so
+    `report` reaches the master the moment the program ends, and `wait` returns the master's result."""
+
+    def __init__(self, master: str, host: str, connect_deadline: float, **options):
+        self._args = (master, host, connect_deadline)
+        self._options = options
+        self._lock = threading.Lock()
+        self._pending: bytes | None = None
+        self._result: tuple[int, str] | None = None
+        self._finished = threading.Event()
+
+    def start(self) -> MasterLink:
+        threading.Thread(target=self._follow, name="master-link", daemon=True).start()
+        return self
+
+    def _follow(self) -> None:
+        self._result = follow_master(*self._args, outgoing=self._take, **self._options)
+        self._finished.set()
+
+    def _take(self) -> bytes | None:
+        with self._lock:
+            message, self._pending = self._pending, None
+        return message
+
+    def report(self, code: int, reason: str = "") -> None:
+        with self._lock:
+            self._pending = encode_report(code, reason[:900])
+
+    def wait(self, timeout: float | None = None) -> tuple[int, str]:
+        if not self._finished.wait(timeout):
+            return 1, f"no result from master {self._args[0]} within {timeout:.0f} s"
+        assert self._result is not None
+        return self._result

@@ -118,6 +118,23 @@ def parse_custom_mpi_options(text: str) -> list[str]:
     return result
 
 
+def require_interface(name: str, present: Iterable[str]) -> str:
+    """`name` if it is one of the container's interfaces, else one clear line naming them.
+
+    mpirun's `btl/oob_tcp_if_include` with a missing interface fails only after the hosts connect, with an opaque
+    error (the DLC toolkit passes the name through unchecked). Real SageMaker writes the instance's real interface
+    (eth0 on current instances), so a missing one is a wrong resourceconfig.json, e.g. SDK local mode's `ethwe`.
+    No fallback: on a multi-NIC host guessing another interface could route ranks over the wrong network.
+    """
+    names = sorted(set(present))
+    if name not in names:
+        raise ConfigError(
+            f"resourceconfig.json network_interface_name {name!r} is not an interface of this container "
+            f"(present: {', '.join(names) or 'none'}); mpirun cannot bind to it"
+        )
+    return name
+
+
 def forwarded_env_names(names: Iterable[str]) -> list[str]:
     """The launcher's variables every rank must see, sorted so the command is reproducible."""
     return sorted(

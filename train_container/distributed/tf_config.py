@@ -75,3 +75,39 @@ def parameter_server_tasks(topology: Topology) -> tuple[Task, ...]:
 def parameter_server_tf_config(topology: Topology, task: Task) -> str:
     config = {"cluster": parameter_server_cluster(topology), "task": {"type": task.type, "index": task.index}}
     return json.dumps(config, sort_keys=True)
+
+
+# ---------------------------------------------------------------- user scripts (script mode)
+# The exact TF_CONFIG shapes sagemaker-tensorflow-training-toolkit exports to a user's script, so scripts written
+# for the DLC read the same cluster. `environment: cloud` is part of what they see.
+TOOLKIT_MASTER_PORT = 2222
+TOOLKIT_PS_PORT = 2223
+
+
+def toolkit_multiworker_tf_config(hosts: tuple[str, ...], current_host: str) -> dict:
+    """sagemaker_multi_worker_mirrored_strategy_enabled: every host one worker on port 8890, worker 0 = chief."""
+    return {
+        "cluster": {"worker": [f"{host}:{MULTIWORKER_PORT}" for host in hosts]},
+        "environment": "cloud",
+        "task": {"index": hosts.index(current_host), "type": "worker"},
+    }
+
+
+def toolkit_parameter_server_tf_config(hosts: tuple[str, ...], current_host: str, ps_task: bool = False) -> dict:
+    """sagemaker_parameter_server_enabled (more than one host): the first host is `master`, the others `worker`
+    (port 2222, running the user's script); every host also runs a `ps` server on port 2223."""
+    workers = hosts[1:]
+    cluster: dict = {"master": [f"{hosts[0]}:{TOOLKIT_MASTER_PORT}"]}
+    if len(hosts) > 1:
+        cluster["ps"] = [f"{host}:{TOOLKIT_PS_PORT}" for host in hosts]
+    if workers:
+        cluster["worker"] = [f"{host}:{TOOLKIT_MASTER_PORT}" for host in workers]
+    if ps_task:
+        if len(hosts) < 2:
+            raise ValueError("a ps task needs more than one host")
+        task = {"index": hosts.index(current_host), "type": "ps"}
+    elif current_host == hosts[0]:
+        task = {"index": 0, "type": "master"}
+    else:
+        task = {"index": workers.index(current_host), "type": "worker"}
+    return {"cluster": cluster, "environment": "cloud", "task": task}

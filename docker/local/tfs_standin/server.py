@@ -4,7 +4,7 @@
 The real binary cannot be installed here; this serves SavedModels over the same gRPC API (Predict,
 GetModelMetadata, GetModelStatus), with the same flags, version handling and error codes, so the serving
 container can be tested against it. Startup order follows the real binary: load the configured models, then
-open the gRPC port (exit 255 if a model fails to load). No REST API.
+open the gRPC port (exit 255 if a model fails to load); --rest_api_port serves TF Serving's REST API.
 
 Run: python server.py --port=8500 --model_name=model --model_base_path=/opt/ml/model
 """
@@ -115,12 +115,20 @@ def serve(options: standin_flags.ServerOptions, hooks: standin_flags.DebugHooks)
         server = _grpc_server(options, manager)
     except OSError as err:
         return _fail(str(err))
+    rest = None
+    if options.rest_api_port:
+        import standin_rest
+
+        try:
+            rest = standin_rest.serve_rest(manager, options.rest_api_port)
+        except OSError as err:
+            return _fail(f"Failed to start HTTP Server on port {options.rest_api_port}: {err}")
     server.start()
     log.info("Running gRPC ModelServer at 0.0.0.0:%d ...", options.port)
-    if options.rest_api_port:
-        log.warning("--rest_api_port=%d ignored: the stand-in has no HTTP/REST API", options.rest_api_port)
     stop.wait()
     log.info("Shutting down: signal received")
+    if rest is not None:
+        rest.shutdown()
     server.stop(STOP_GRACE_SECONDS).wait()
     return 0
 

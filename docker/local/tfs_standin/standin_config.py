@@ -112,26 +112,30 @@ def _policy(config) -> VersionPolicy:
     return VersionPolicy("specific", versions=versions)
 
 
-def model_configs_from_text(path: str) -> tuple[ModelConfig, ...]:
-    config = _parse_text(path, model_server_config_pb2.ModelServerConfig())
+def model_configs_from_message(config, source: str) -> tuple[ModelConfig, ...]:
+    """A ModelServerConfig's model list, checked as TFS's ServerCore checks it. An empty list is valid: TFS then
+    serves nothing until a HandleReloadConfigRequest adds models."""
     if config.WhichOneof("config") != "model_config_list":
-        raise ConfigError(f"'{path}': only model_config_list is supported (no custom_model_config)")
+        raise ConfigError(f"{source}: only model_config_list is supported (no custom_model_config)")
     models: list[ModelConfig] = []
     for entry in config.model_config_list.config:
         if not entry.name:
-            raise ConfigError(f"'{path}': a model config has no name")
+            raise ConfigError(f"{source}: a model config has no name")
         if not entry.base_path:
-            raise ConfigError(f"'{path}': model {entry.name!r} has no base_path")
+            raise ConfigError(f"{source}: model {entry.name!r} has no base_path")
         if entry.model_platform != "tensorflow":
             # TFS: "Illegal setting neither model_type(deprecated) nor model_platform."
-            raise ConfigError(f"'{path}': model {entry.name!r} needs model_platform: \"tensorflow\"")
+            raise ConfigError(f"{source}: model {entry.name!r} needs model_platform: \"tensorflow\"")
         if entry.name in {m.name for m in models}:
-            raise ConfigError(f"'{path}': model name {entry.name!r} appears twice")
+            # ServerCore::ValidateModelConfigList's wording.
+            raise ConfigError(f"Illegal to list model {entry.name} multiple times in config list")
         labels = tuple(sorted(entry.version_labels.items()))
         models.append(ModelConfig(entry.name, entry.base_path, _policy(entry), labels))
-    if not models:
-        raise ConfigError(f"'{path}': model_config_list is empty")
     return tuple(models)
+
+
+def model_configs_from_text(path: str) -> tuple[ModelConfig, ...]:
+    return model_configs_from_message(_parse_text(path, model_server_config_pb2.ModelServerConfig()), f"'{path}'")
 
 
 def model_configs(options: standin_flags.ServerOptions) -> tuple[ModelConfig, ...]:

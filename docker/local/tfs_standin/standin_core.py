@@ -70,27 +70,33 @@ class ModelManager:
         self._lock = threading.Lock()
         self._versions: dict[str, dict[int, VersionState]] = {m.name: {} for m in models}
         self._warned: set[str] = set()
+        # One loader at a time, as TFS's single load thread: the poller and HandleReloadConfigRequest share it.
+        self._load_lock = threading.RLock()
 
     # ---- polling and loading (one thread; TFS's default is also one load thread)
     def poll_once(self) -> None:
-        for model in self._models.values():
-            on_disk = versions_on_disk(model.base_path)
-            if on_disk is None:
-                self._warn_once(model, f"Could not find base path {model.base_path} for servable {model.name}")
-                continue
-            if not on_disk:
-                self._warn_once(
-                    model,
-                    f"No versions of servable {model.name} found under base path {model.base_path}. Did you "
-                    "forget to name your leaf directories as numbers (eg. '/1/' vs. '/1/1')?",
-                )
-                continue
-            self._warned.discard(model.name)
-            aspired = model.policy.aspired(on_disk)
-            for version in sorted(aspired):
-                if self._needs_load(model.name, version):
-                    self._load(model, version)
-            self._unload_unaspired(model, aspired)
+        with self._load_lock:
+            for model in list(self._models.values()):
+                self._poll_model(model)
+
+    def _poll_model(self, model: standin_config.ModelConfig) -> None:
+        on_disk = versions_on_disk(model.base_path)
+        if on_disk is None:
+            self._warn_once(model, f"Could not find base path {model.base_path} for servable {model.name}")
+            return
+        if not on_disk:
+            self._warn_once(
+                model,
+                f"No versions of servable {model.name} found under base path {model.base_path}. Did you "
+                "forget to name your leaf directories as numbers (eg. '/1/' vs. '/1/1')?",
+            )
+            return
+        self._warned.discard(model.name)
+        aspired = model.policy.aspired(on_disk)
+        for version in sorted(aspired):
+            if self._needs_load(model.name, version):
+                self._load(model, version)
+        self._unload_unaspired(model, aspired)
 
     def _needs_load(self, name: str, version: int) -> bool:
         """New versions load; a cleanly unloaded one reloads if aspired again; a failed one stays failed."""
@@ -154,6 +160,48 @@ class ModelManager:
             log.info("Unloading servable version {name: %s version: %d}", model.name, entry.version)
             self._set(model.name, entry.version, state=State.END, servable=None)
 
+    def reload(self, models: tuple[standin_config.ModelConfig, ...], still_waiting: Callable[[], bool]) -> str:
+        """ServerCore::ReloadConfig: the new list replaces the old one. Models no longer listed unload; new ones
+        load and the call returns once they are available (error text if one failed, as WaitUntilModelsAvailable
+        reports it); models whose config is unchanged are not touched, so their requests never notice."""
+        with self._load_lock:
+            with self._lock:
+                old = self._models
+                removed = [name for name in old if name not in {m.name for m in models}]
+                added = [m.name for m in models if m.name not in old]
+                self._models = {m.name: m for m in models}
+                for name in added:
+                    # A model listed again gets a fresh load, even if an earlier one failed.
+                    states = self._versions.setdefault(name, {})
+                    for version in [v for v, s in states.items() if s.state == State.END]:
+                        del states[version]
+                for name in removed:
+                    self._warned.discard(name)
+            for name in removed:
+                self._unload_all(name)
+            for model in models:
+                if model.name in added or old[model.name] != model:
+                    self._poll_model(model)
+        while True:
+            done, error = self._load_result(added)
+            if done or not still_waiting():
+                return error
+            # A new model with no version on disk yet: TFS keeps waiting (polling the file system) for it.
+            time.sleep(0.2)
+            with self._load_lock:
+                for name in added:
+                    if name in self._models:
+                        self._poll_model(self._models[name])
+
+    def _unload_all(self, name: str) -> None:
+        with self._lock:
+            doomed = [s for s in self._versions.get(name, {}).values() if s.state == State.AVAILABLE]
+            for entry in doomed:
+                entry.state = State.UNLOADING
+        for entry in doomed:
+            log.info("Unloading servable version {name: %s version: %d}", name, entry.version)
+            self._set(name, entry.version, state=State.END, servable=None)
+
     def run(self, stop: threading.Event, poll_seconds: int) -> None:
         """Poll until `stop`: once if poll_seconds == 0, never if negative (as TFS's flag says)."""
         if poll_seconds < 0:
@@ -170,9 +218,13 @@ class ModelManager:
     # ---- queries
     def initial_load_result(self) -> tuple[bool, str]:
         """(done, error): done once every model's latest aspired version is AVAILABLE or ended in error."""
+        return self._load_result(list(self._models))
+
+    def _load_result(self, names: list[str]) -> tuple[bool, str]:
         with self._lock:
             failures = []
-            for name, states in self._versions.items():
+            for name in names:
+                states = self._versions.get(name, {})
                 if any(s.state == State.AVAILABLE for s in states.values()):
                     continue
                 ended = [s for s in states.values() if s.state == State.END and s.error_code]

@@ -71,10 +71,9 @@ class ServerOptions:
 
 _HELP = {
     "port": "Port to listen on for gRPC API",
-    "rest_api_port": "HTTP/REST API port, 0 = off. NOT IMPLEMENTED by the stand-in: a non-zero value is "
-    "accepted and logged, no REST server starts.",
-    "rest_api_num_threads": "Accepted for compatibility; unused (no REST API).",
-    "rest_api_timeout_in_ms": "Accepted for compatibility; unused (no REST API).",
+    "rest_api_port": "Port to listen on for HTTP/REST API. If set to zero HTTP/REST API will not be exported.",
+    "rest_api_num_threads": "Accepted for compatibility; the stand-in's REST server uses a thread per request.",
+    "rest_api_timeout_in_ms": "Accepted for compatibility; unused.",
     "enable_batching": "enable batching (the stand-in validates the batching parameters and enforces "
     "max_batch_size per request; it does not merge requests)",
     "batching_parameters_file": "If non-empty, read an ascii BatchingParameters protobuf from this file "

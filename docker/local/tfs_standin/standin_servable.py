@@ -1,4 +1,5 @@
-"""One loaded SavedModel version: its MetaGraphDef signatures (for metadata) and Predict over them.
+"""One loaded SavedModel version: its MetaGraphDef signatures (for metadata), and Predict, Classify and Regress
+over them.
 
 Validation and error texts follow TF Serving's predict_util.cc / saved_model util, so a client sees the same
 status codes as with the real server: FAILED_PRECONDITION for an unknown signature, INVALID_ARGUMENT for
@@ -18,7 +19,11 @@ from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow.python.saved_model import loader_impl
 
 DEFAULT_SIGNATURE = "serving_default"
-PREDICT_METHODS = {"tensorflow/serving/predict", "tensorflow/serving/classify", "tensorflow/serving/regress"}
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+REGRESS_METHOD = "tensorflow/serving/regress"
+PREDICT_METHODS = {"tensorflow/serving/predict", CLASSIFY_METHOD, REGRESS_METHOD}
+# signature_constants: the one input both take, and their outputs.
+EXAMPLES_INPUT, CLASSES_OUTPUT, SCORES_OUTPUT, REGRESS_OUTPUT = "inputs", "classes", "scores", "outputs"
 
 
 class ServingError(Exception):
@@ -171,6 +176,122 @@ class Servable:
         for alias in aliases:
             tensor = outputs[alias]
             response.outputs[alias].CopyFrom(as_proto_field(tensor.numpy(), tensor.dtype))
+
+    def classify(self, request, response) -> None:
+        """As classifier.cc: a classify signature, serialized Examples into `inputs`, `classes` and/or `scores`
+        ([batch, classes]) out as one Classifications per example."""
+        name, signature = self._example_signature(request, CLASSIFY_METHOD, "classification")
+        if len(signature.inputs) != 1:
+            raise invalid("Expected one input Tensor.")
+        if len(signature.outputs) not in (1, 2):
+            raise invalid(f"Expected one or two output Tensors, found {len(signature.outputs)}")
+        if EXAMPLES_INPUT not in signature.inputs:
+            raise ServingError(
+                grpc.StatusCode.FAILED_PRECONDITION, f"No classification inputs found in SignatureDef: {signature}"
+            )
+        wanted = [key for key in (CLASSES_OUTPUT, SCORES_OUTPUT) if key in signature.outputs]
+        if not wanted:
+            raise ServingError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                'Expected classification signature outputs to contain at least one of "classes" or "scores". '
+                f"Signature was: {signature}",
+            )
+        count, outputs = self._run_examples(name, request)
+        classes, scores = outputs.get(CLASSES_OUTPUT), outputs.get(SCORES_OUTPUT)
+        checks = ((CLASSES_OUTPUT, classes, "OS", "DT_STRING"), (SCORES_OUTPUT, scores, "f", "DT_FLOAT"))
+        for key, array, kinds, dtype in checks:
+            if array is None:
+                continue
+            if array.ndim != 2:
+                raise invalid(f"Expected Tensor shape: [batch_size num_classes] but got {list(array.shape)}")
+            if array.dtype.kind not in kinds or (dtype == "DT_FLOAT" and array.dtype != np.float32):
+                raise invalid(f"Expected {key} Tensor of {dtype}. Got: {array.dtype}")
+            if array.shape[0] != count:
+                raise invalid(f"Expected {key} output batch size of {count}. Got: {array.shape[0]}")
+        if classes is not None and scores is not None and classes.shape[1] != scores.shape[1]:
+            raise invalid(
+                f"Tensors class and score should match in dim_size(1). Got {classes.shape[1]} vs. {scores.shape[1]}"
+            )
+        width = (classes if classes is not None else scores).shape[1]
+        for row in range(count):
+            result = response.result.classifications.add()
+            for column in range(width):
+                entry = result.classes.add()
+                if classes is not None:
+                    entry.label = bytes(classes[row, column]).decode("utf-8", "replace")
+                if scores is not None:
+                    entry.score = float(scores[row, column])
+        self._fill_spec(response, name)
+
+    def regress(self, request, response) -> None:
+        """As regressor.cc: a regress signature, serialized Examples into `inputs`, `outputs` ([batch] or
+        [batch, 1] float) out as one Regression per example."""
+        name, signature = self._example_signature(request, REGRESS_METHOD, "regression")
+        if len(signature.inputs) != 1:
+            raise invalid("Expected one input Tensor.")
+        if len(signature.outputs) != 1:
+            raise invalid("Expected one output Tensor.")
+        if EXAMPLES_INPUT not in signature.inputs:
+            raise ServingError(
+                grpc.StatusCode.FAILED_PRECONDITION, f"No regression inputs found in SignatureDef: {signature}"
+            )
+        if REGRESS_OUTPUT not in signature.outputs:
+            raise ServingError(
+                grpc.StatusCode.FAILED_PRECONDITION, f"No regression outputs found in SignatureDef: {signature}"
+            )
+        count, outputs = self._run_examples(name, request)
+        values = outputs[REGRESS_OUTPUT]
+        if not (values.ndim == 1 or (values.ndim == 2 and values.shape[1] == 1)):
+            raise invalid(
+                "Expected output Tensor shape to be either [batch_size] or [batch_size, 1] but got "
+                f"{list(values.shape)}"
+            )
+        if values.shape[0] != count:
+            raise invalid(f"Input batch size did not match output batch size: {count} vs. {values.shape[0]}")
+        if values.dtype != np.float32:
+            raise invalid(f"Expected output Tensor of DT_FLOAT.  Got: {values.dtype}")
+        for value in values.reshape(-1):
+            response.result.regressions.add(value=float(value))
+        self._fill_spec(response, name)
+
+    def _example_signature(self, request, method: str, kind: str):
+        """GetClassificationSignatureDef / GetRegressionSignatureDef: by name (default serving_default), of the
+        method's kind."""
+        name = request.model_spec.signature_name or DEFAULT_SIGNATURE
+        if name not in self.signature_defs:
+            raise invalid(f"No signature was found with the name: {name}")
+        signature = self.signature_defs[name]
+        if signature.method_name != method:
+            raise invalid(f"Expected {kind} signature method_name to be {method}. Was: {signature.method_name}")
+        return name, signature
+
+    def _run_examples(self, name: str, request) -> tuple[int, dict[str, np.ndarray]]:
+        """InputToSerializedExampleTensor then one run: a string vector of serialized Examples, each prefixed with
+        the serialized context (protobuf merges the two, the example's features winning)."""
+        kind = request.input.WhichOneof("kind")
+        if kind == "example_list":
+            serialized = [e.SerializeToString() for e in request.input.example_list.examples]
+        elif kind == "example_list_with_context":
+            listed = request.input.example_list_with_context
+            context = listed.context.SerializeToString()
+            serialized = [context + e.SerializeToString() for e in listed.examples]
+        else:
+            serialized = []
+        if not serialized:
+            raise invalid("Input is empty.")
+        self._check_batch_size(EXAMPLES_INPUT, np.empty(len(serialized)))
+        function = self.loaded.signatures[name]
+        try:
+            outputs = function(**{EXAMPLES_INPUT: tf.constant(serialized, dtype=tf.string)})
+        except (tf.errors.OpError, ValueError, TypeError) as err:
+            code = status_code_of(err) if isinstance(err, tf.errors.OpError) else grpc.StatusCode.INVALID_ARGUMENT
+            raise ServingError(code, str(getattr(err, "message", err))) from err
+        return len(serialized), {key: tensor.numpy() for key, tensor in outputs.items()}
+
+    def _fill_spec(self, response, signature_name: str) -> None:
+        response.model_spec.name = self.name
+        response.model_spec.version.value = self.version
+        response.model_spec.signature_name = signature_name
 
     def _inputs(self, signature, request) -> dict[str, tf.Tensor]:
         sent, expected = set(request.inputs), set(signature.inputs)

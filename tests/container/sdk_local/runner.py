@@ -62,8 +62,11 @@ def train_command(
     channels: Mapping[str, Path],
     hyperparameters: Mapping[str, str],
     result: Path,
+    source: tuple[Path, str] | None = None,
 ) -> list[str]:
     argv = [str(python), str(DRIVER), "train", "--image", image, "--root", str(root), "--result", str(result)]
+    if source is not None:
+        argv += ["--source-dir", str(source[0]), "--entry-script", source[1]]
     for name, path in channels.items():
         argv += ["--channel", f"{name}={path}"]
     for name, value in hyperparameters.items():

@@ -1,9 +1,11 @@
-"""The SageMaker SDK v3 lives in its own venv (build/sdk-local-venv), not in the host venv.
+"""The SageMaker SDK v3 lives in its own venv, not in the host venv: one per machine and pins, under the machine
+cache (dev/machine_cache.py), so a fresh clone (every CI run) reuses it. The first build costs ~4 min and ~1 GB.
 
 sagemaker-train (ModelTrainer) requires mlflow>=3, and every mlflow on the index pins gunicorn<27 while the
 serving stack pins gunicorn 27.0.1 (requirements/constraints.txt). So the SDK venv installs the project pins
 with that one line overridden; nothing else in it moves (numpy, protobuf, boto3 stay at the project pins).
-A stamp keyed on the resulting constraints makes a second run a no-op.
+The folder is named by a hash of the resulting constraints and requirements; a stamp written last marks it
+complete, so a build killed half-way is redone.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from dev import machine_cache
+
 ROOT = Path(__file__).resolve().parents[3]
 # Image pins + tooling pins (dev-constraints.txt includes constraints.txt with `-c`, which a copy cannot follow).
 CONSTRAINTS = (ROOT / "requirements" / "constraints.txt", ROOT / "requirements" / "dev-constraints.txt")
-VENV_DIR = ROOT / "build" / "sdk-local-venv"
 STAMP_NAME = ".sdk-constraints.sha256"
 REQUIREMENTS = ("sagemaker-train",)  # its version, and mlflow's, come from dev-constraints.txt
 # Pins that must differ from constraints.txt inside the SDK venv only (see module docstring).
@@ -71,15 +74,17 @@ def _run(argv: list[str]) -> None:
         raise SdkVenvError(f"$ {' '.join(argv)}\nexit {done.returncode}\n{tail}")
 
 
-def ensure_sdk_venv(venv_dir: Path = VENV_DIR) -> Path:
-    """Create or refresh the SDK venv when its constraints changed; returns its python."""
+def ensure_sdk_venv(venv_dir: Path | None = None) -> Path:
+    """Create the SDK venv for these pins unless the machine cache has it; returns its python."""
     constraints = sdk_constraints(project_pins())
     wanted = hashlib.sha256((constraints + " ".join(REQUIREMENTS)).encode()).hexdigest()
+    venv_dir = venv_dir or machine_cache.cache_root() / "sdk-venv" / wanted[:16]
     python = venv_dir / "bin" / "python"
     stamp = venv_dir / STAMP_NAME
     if python.exists() and stamp.exists() and stamp.read_text().strip() == wanted:
         return python
     if not python.exists():
+        venv_dir.parent.mkdir(parents=True, exist_ok=True)
         # sys._base_executable: the interpreter behind the host venv, so the SDK venv does not nest inside it.
         _run(create_command(getattr(sys, "_base_executable", sys.executable), venv_dir))
     constraints_file = venv_dir / "sdk-constraints.txt"

@@ -21,8 +21,10 @@ from tests.integration.distributed.conftest import (
 )
 from tests.support.processes import REPO_ROOT
 from train_container import contract
-from train_container.distributed.horovod_launch import horovod_topology
 from train_container.distributed.mpi_command import build_mpirun_command
+from train_container.launchers.mpi import horovod_topology
+
+pytestmark = pytest.mark.slow  # real mpirun ranks training (15-70 s each) (make test-fast leaves it out)
 
 FAIL_FAST_SECONDS = 60
 TWO_RANKS = {"distribution": "horovod", "processes_per_host": "2", "batch_size": "16"}

@@ -46,3 +46,22 @@ def test_autograph_leaves_tf_keras_alone(hvd):
 
     assert conversion.is_allowlisted(tf_keras.layers.Dense.call)
     assert not conversion.is_allowlisted(test_autograph_leaves_tf_keras_alone)
+
+
+def test_the_import_hook_patches_a_plain_horovod_import_as_the_image_does():
+    """What the image's .pth line does at interpreter start: a user's own `import horovod.tensorflow.keras` gets
+    tf_keras' backend (without the hook it keeps Keras 3's, which breaks the learning-rate callbacks)."""
+    import subprocess
+    import sys
+
+    from tests.support.processes import quiet_tf_env
+
+    probe = ("import sys; {hook}import tf_keras, horovod.tensorflow.keras as hvd, "
+             "horovod.tensorflow.keras.callbacks as cb; print(hvd.K is tf_keras.backend, cb.K is tf_keras.backend)")
+    hook = "import train_container.horovod_compat as h; h.install_import_hook(); "
+    results = []
+    for prefix in (hook, ""):
+        done = subprocess.run([sys.executable, "-c", probe.format(hook=prefix)], env=quiet_tf_env(),
+                              capture_output=True, text=True, timeout=180, check=True)  # fmt: skip
+        results.append(done.stdout.split()[-2:])
+    assert results == [["True", "True"], ["False", "False"]]

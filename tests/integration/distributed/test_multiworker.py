@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tests.integration.distributed.conftest import Run, make_root, start_train
 from tests.support.processes import free_port, port_is_open
 from train_container.distributed.tf_config import multiworker_tf_config
 from train_container.distributed.topology import build_topology
+
+pytestmark = pytest.mark.slow  # real worker processes training (~1 min) (make test-fast leaves it out)
 
 HYPERPARAMETERS = {"distribution": "multiworker", "batch_size": "16"}
 

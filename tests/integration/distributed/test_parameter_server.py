@@ -6,9 +6,12 @@ from __future__ import annotations
 import subprocess
 
 import psutil
+import pytest
 
 from tests.integration.distributed.conftest import TRAIN, make_root, run_train, train_env
 from tests.support.processes import REPO_ROOT
+
+pytestmark = pytest.mark.slow  # real chief/ps/worker processes training (~30 s) (make test-fast leaves it out)
 
 PS = {"distribution": "parameter_server", "steps_per_epoch": "16", "validation_steps": "4"}
 

@@ -10,8 +10,8 @@ import numpy as np
 import tf_keras
 
 from train_container import contract
-from train_container.distributed import runtimes
 from train_container.models import build_model
+from train_container.runtimes import multi_process
 from train_container.train_loop import build_optimizer
 
 
@@ -25,7 +25,7 @@ def digest(model: tf_keras.Model) -> str:
 def main() -> None:
     settings = contract.load()
     hp = settings.hyperparameters
-    runtime = runtimes.horovod(settings)
+    runtime = multi_process.horovod(settings)
     tf_keras.utils.set_random_seed(1000 + runtime.rank)  # deliberately different starting points
     model = build_model(hp, settings.num_classes)
     model.compile(

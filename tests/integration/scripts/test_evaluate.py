@@ -85,11 +85,18 @@ def test_tfrecord_shards_and_outputs_from_s3(aws, tmp_path, tf_example_bytes, ca
     code = main([
         "--predictions", "s3://byoc-eval/batch/job-1", "--tfrecords", "s3://byoc-eval/data/eval",
         "--class-names", str(tmp_path / "labels.txt"), "--plot", str(plot),
+        "--json", str(tmp_path / "report" / "evaluation.json"),
     ])  # fmt: skip
     assert code == 0
     out = capsys.readouterr().out
     assert out.startswith(expected_report())
     assert png_counts(plot) == {"class_names": CLASSES, "counts": EXPECTED_COUNTS}
+    metrics = json.loads((tmp_path / "report" / "evaluation.json").read_text())["multiclass_classification_metrics"]
+    assert metrics["accuracy"]["value"] == pytest.approx(5 / 7)
+    assert metrics["confusion_matrix"] == {
+        actual: dict(zip(CLASSES, row, strict=True)) for actual, row in zip(CLASSES, EXPECTED_COUNTS, strict=True)
+    }
+    assert metrics["recall_per_class"] == {"airplane": 0.5, "bird": 1.0, "cat": pytest.approx(2 / 3)}
 
 
 def test_one_image_per_object_with_a_labels_csv_like_seed_004(tmp_path, capsys):

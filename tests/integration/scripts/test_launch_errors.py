@@ -46,7 +46,11 @@ CASES = {
     "bad hyperparameter value": ([*TRAIN, "--hp", "epochs=zero", "--role", "@role"], "hyperparameter 'epochs'"),
     "spot without max wait": (
         [*TRAIN, "--spot", "--checkpoint-s3", "s3://b-1/c", "--role", "@role"],
-        "managed spot needs --max-wait",
+        "CreateTrainingJob: StoppingCondition.MaxWaitTimeInSeconds is required with managed spot (--max-wait)",
+    ),
+    "spot wait below max run": (
+        [*TRAIN, "--spot", "--checkpoint-s3", "s3://b-1/c", "--max-run", "3600", "--max-wait", "60", "--role", "@role"],
+        "MaxWaitTimeInSeconds (60) must be >= MaxRuntimeInSeconds (3600) with managed spot (--max-wait >= --max-run)",
     ),
     "processes per host without horovod": (
         [*TRAIN, "--processes-per-host", "4", "--role", "@role"],
@@ -62,8 +66,48 @@ CASES = {
             "transform", "--model-name", "m", "--input", "s3://b-1/in", "--output", "s3://b-1/out",
             "--max-payload", "101",
         ],
-        "--max-payload must be 0..100 MB",
+        "CreateTransformJob: MaxPayloadInMB is 101, at most 100 allowed (--max-payload)",
     ),  # fmt: skip
+    "transform payload x concurrency (issue 13)": (
+        [
+            "transform", "--model-name", "m", "--input", "s3://b-1/in", "--output", "s3://b-1/out",
+            "--max-payload", "50", "--max-concurrent", "4",
+        ],
+        "MaxPayloadInMB x MaxConcurrentTransforms = 50 x 4 = 200 MB, at most 100 allowed",
+    ),  # fmt: skip
+    "local transform of a model in AWS": (
+        ["transform", "--local", "--model-name", "m", "--input", "file:///in", "--output", "file:///out"],
+        "--local transforms --model-data with --image (a SageMaker model lives in AWS)",
+    ),
+    "local transform checked as AWS would (payload x concurrency)": (
+        ["transform", "--local", "--model-data", "file:///m/model.tar.gz", "--image", "serve:local",
+         "--input", "file:///in", "--output", "file:///out", "--max-payload", "50", "--max-concurrent", "4"],
+        "MaxPayloadInMB x MaxConcurrentTransforms = 50 x 4 = 200 MB, at most 100 allowed",
+    ),  # fmt: skip
+    "local transform of a relative folder": (
+        ["transform", "--local", "--model-data", "file:///m/model.tar.gz", "--image", "serve:local",
+         "--input", "file://in", "--output", "file:///out"],
+        "malformed --input (or file:///abs/path with --local) 'file://in'",
+    ),  # fmt: skip
+    "hyperband without epochs (issue 13)": (
+        ["tune", *TRAIN[1:], "--range", "learning_rate=continuous:0.001:0.1", "--strategy", "Hyperband",
+         "--role", "@role"],
+        "Strategy Hyperband needs HyperbandStrategyConfig.MaxResource or a static resource hyperparameter",
+    ),
+    "grid with a continuous range": (
+        ["tune", *TRAIN[1:], "--range", "learning_rate=continuous:0.001:0.1", "--strategy", "Grid",
+         "--role", "@role"],
+        "Strategy Grid searches categorical ranges only",
+    ),
+    "objective that training never prints": (
+        ["tune", *TRAIN[1:], "--range", "learning_rate=continuous:0.001:0.1", "--objective", "f1",
+         "--role", "@role"],
+        "HyperParameterTuningJobObjective.MetricName 'f1' is not one of",
+    ),
+    "log scaling from zero": (
+        ["tune", *TRAIN[1:], "--range", "learning_rate=continuous:0:0.1:log", "--role", "@role"],
+        "ScalingType Logarithmic needs MinValue > 0",
+    ),
     "bad tuning range": (
         [*TRAIN[1:], "--range", "learning_rate=continuous:0.1:0.001", "--role", "@role"],
         "min must be below max",
@@ -83,7 +127,7 @@ def test_bad_input_is_one_line_and_creates_nothing(aws, role, capsys, case):
     assert err.startswith(f"launch {argv[0]}: error: ")
     assert message in err
     with aws.recording.open() as recording:
-        assert "CreateTrainingJob" not in recording.read()
+        assert "SageMaker.Create" not in recording.read()
 
 
 def test_missing_region_fails_before_any_call(aws, role, monkeypatch, capsys):

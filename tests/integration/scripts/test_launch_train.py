@@ -124,3 +124,50 @@ def test_tuning_request_has_ranges_objective_and_static_hyperparameters(aws, rol
     assert definition["AlgorithmSpecification"]["MetricDefinitions"] == [dict(d) for d in METRIC_DEFINITIONS]
     assert definition["AlgorithmSpecification"]["TrainingImage"] == IMAGE
     assert [c["ChannelName"] for c in definition["InputDataConfig"]] == ["train", "validation"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["--objective", "val_loss"], {"Type": "Minimize", "MetricName": "val_loss"}),
+        (["--objective", "eval_loss"], {"Type": "Minimize", "MetricName": "eval_loss"}),
+        (["--objective", "val_accuracy"], {"Type": "Maximize", "MetricName": "val_accuracy"}),
+        (["--objective", "val_loss", "--objective-type", "Maximize"], {"Type": "Maximize", "MetricName": "val_loss"}),
+    ],
+)
+def test_tuning_objective_type_follows_the_metric(aws, role, capsys, extra, expected):
+    argv = [
+        "tune", "--role", role, "--image", IMAGE, "--job-name", "tune-obj", "--train", f"{DATA}/train",
+        "--output-path", "s3://byoc-out/tuning", "--range", "learning_rate=continuous:0.0001:0.1:log", *extra,
+    ]  # fmt: skip
+    assert main(argv) == 0
+    assert f"(objective {expected['MetricName']}, {expected['Type']})" in capsys.readouterr().out
+    [request] = aws.recorded("SageMaker.CreateHyperParameterTuningJob")
+    assert request["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"] == expected
+
+
+def test_hyperband_early_stopping_and_warm_start_reach_the_api(aws, role):
+    argv = [
+        "tune", "--role", role, "--image", IMAGE, "--job-name", "tune-hb", "--train", f"{DATA}/train",
+        "--output-path", "s3://byoc-out/tuning", "--hp", "epochs=30", "--strategy", "Hyperband",
+        "--hyperband-min-resource", "3", "--range", "learning_rate=continuous:0.0001:0.1:log",
+        "--warm-start-from", "tune-cifar", "--warm-start-type", "TransferLearning",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    [request] = aws.recorded("SageMaker.CreateHyperParameterTuningJob")
+    config = request["HyperParameterTuningJobConfig"]
+    assert config["Strategy"] == "Hyperband"
+    assert config["StrategyConfig"] == {"HyperbandStrategyConfig": {"MinResource": 3}}
+    assert config["TrainingJobEarlyStoppingType"] == "Off"
+    assert request["WarmStartConfig"] == {
+        "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": "tune-cifar"}],
+        "WarmStartType": "TransferLearning",
+    }
+    bayesian = [
+        "tune", "--role", role, "--image", IMAGE, "--job-name", "tune-auto", "--train", f"{DATA}/train",
+        "--output-path", "s3://byoc-out/tuning", "--early-stopping", "Auto",
+        "--range", "learning_rate=continuous:0.0001:0.1:log",
+    ]  # fmt: skip
+    assert main(bayesian) == 0
+    auto = aws.recorded("SageMaker.CreateHyperParameterTuningJob")[-1]
+    assert auto["HyperParameterTuningJobConfig"]["TrainingJobEarlyStoppingType"] == "Auto"

@@ -1,54 +1,12 @@
-"""Real processes for serving integration tests: `serve` (TF Serving stand-in + gunicorn + app).
-
-The app runs as in the serving image: its `tensorflow` is a protos-only package (copied `*_pb2.py` files put
-first on PYTHONPATH), so a worker that imported the TF runtime would fail here. The stand-in itself needs real
-TensorFlow, so its interpreter is wrapped to drop that PYTHONPATH.
-"""
+"""Serving integration tests: the models they serve. The `serve` process itself: tests/support/serving.py."""
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import shutil
-import sys
-import time
 from pathlib import Path
 
 import pytest
-import requests
 
 from tests.support import models
-from tests.support.processes import REPO_ROOT, STANDIN_BIN_DIR, ManagedProcess, free_port, start_process
-
-SERVE_START_TIMEOUT = 180.0
-
-
-def build_slim_protos(target: Path) -> Path:
-    """A `tensorflow` package holding only the generated protobuf modules, like the serving image's."""
-    source = Path(importlib.util.find_spec("tensorflow").origin).parent
-    for pb2 in source.rglob("*_pb2.py"):
-        relative = pb2.relative_to(source)
-        if relative.parts[0] not in ("core", "tsl"):
-            continue
-        destination = target / "tensorflow" / relative
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(pb2, destination)
-    for directory in [target / "tensorflow", *(p for p in (target / "tensorflow").rglob("*") if p.is_dir())]:
-        (directory / "__init__.py").touch()
-    return target
-
-
-@pytest.fixture(scope="session")
-def slim_protos(tmp_path_factory) -> Path:
-    return build_slim_protos(tmp_path_factory.mktemp("slim-protos"))
-
-
-@pytest.fixture(scope="session")
-def standin_python(tmp_path_factory) -> Path:
-    wrapper = tmp_path_factory.mktemp("standin-python") / "python"
-    wrapper.write_text(f'#!/bin/sh\nunset PYTHONPATH\nexec "{sys.executable}" "$@"\n')
-    wrapper.chmod(0o755)
-    return wrapper
 
 
 @pytest.fixture(scope="session")
@@ -58,84 +16,3 @@ def image_model_dir(tmp_path_factory) -> Path:
     models.export_image_classifier(base, version=1, seed=1)
     models.export_image_classifier(base, version=2, seed=2)
     return base
-
-
-def serve_env(slim_protos: Path, standin_python: Path, model_dir: Path, run_dir: Path, **extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SAGEMAKER_", "BYOC_"))}
-    env.update(
-        PATH=f"{STANDIN_BIN_DIR}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-        PYTHONPATH=f"{slim_protos}{os.pathsep}{REPO_ROOT}",
-        PYTHONUNBUFFERED="1",
-        TFS_STANDIN_PYTHON=str(standin_python),
-        TF_CPP_MIN_LOG_LEVEL="2",
-        SAGEMAKER_BIND_TO_PORT=str(free_port()),
-        BYOC_TFS_GRPC_PORT=str(free_port()),
-        BYOC_MODEL_DIR=str(model_dir),
-        BYOC_SERVE_RUN_DIR=str(run_dir),
-        SAGEMAKER_GUNICORN_THREADS="4",
-    )
-    env.update({k: str(v) for k, v in extra.items()})
-    return env
-
-
-class Served:
-    """A running `serve` supervisor and its HTTP address."""
-
-    def __init__(self, process: ManagedProcess, env: dict):
-        self.process = process
-        self.env = env
-        self.url = f"http://127.0.0.1:{env['SAGEMAKER_BIND_TO_PORT']}"
-
-    def ping(self) -> int:
-        try:
-            return requests.get(f"{self.url}/ping", timeout=5).status_code
-        except requests.ConnectionError:
-            return 0
-
-    def wait_ping(self, status: int = 200, timeout: float = SERVE_START_TIMEOUT) -> None:
-        self.process.wait_for(lambda: self.ping() == status, timeout, f"/ping {status}", interval=0.25)
-
-    def invoke(self, body, content_type: str, accept: str | None = None, **headers) -> requests.Response:
-        headers = {"Content-Type": content_type, **headers}
-        if accept:
-            headers["Accept"] = accept
-        return requests.post(f"{self.url}/invocations", data=body, headers=headers, timeout=60)
-
-
-def serve_command() -> list[str]:
-    script = Path(sys.executable).parent / "serve"
-    # The console script is what the image runs; fall back to the module when the project is not installed.
-    if script.exists():
-        return [str(script), "serve"]
-    return [sys.executable, "-m", "serve_container.supervisor", "serve"]
-
-
-def start_serve(env: dict, log_path: Path | None = None) -> Served:
-    return Served(start_process(serve_command(), env=env, cwd=REPO_ROOT, log_path=log_path), env)
-
-
-@pytest.fixture
-def make_served(slim_protos, standin_python, tmp_path):
-    """Start a supervisor with extra env; stopped at teardown."""
-    started: list[Served] = []
-
-    def make(model_dir: Path, wait: bool = True, **extra) -> Served:
-        run_dir = tmp_path / f"run{len(started)}"
-        served = start_serve(serve_env(slim_protos, standin_python, model_dir, run_dir, **extra))
-        started.append(served)
-        if wait:
-            served.wait_ping(200)
-        return served
-
-    yield make
-    for served in started:
-        served.process.stop(grace=35)
-
-
-def wait_until(predicate, timeout: float, interval: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()

@@ -16,8 +16,8 @@ import requests
 from PIL import Image
 
 from serve_container.decoders.tfrecord import frame_record
-from tests.integration.serve.conftest import serve_env, start_serve
 from tests.support import models
+from tests.support.serving import serve_env, start_serve
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # the dev venv always has TF (requirements/dev.txt); tests compare against it

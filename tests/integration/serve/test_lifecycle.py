@@ -21,9 +21,9 @@ from PIL import Image
 
 from serve_container.commands import gunicorn_command
 from serve_container.contract import load_settings
-from tests.integration.serve.conftest import serve_command, serve_env, wait_until
 from tests.support import models
 from tests.support.processes import REPO_ROOT, port_is_open, run_process, start_tfs_standin
+from tests.support.serving import serve_command, serve_env, wait_until
 
 SLOW_HOOKS = """
 import io

@@ -164,7 +164,7 @@ def test_version_and_help_exit_zero():
     help_text = _run(["--help"]).stdout
     for flag in ("--port", "--rest_api_port", "--model_config_file", "--batching_parameters_file", "--enable_batching"):
         assert f"\t{flag}=" in help_text
-    assert "NOT IMPLEMENTED" in help_text  # REST
+    assert "Port to listen on for HTTP/REST API" in help_text
 
 
 def test_wrapper_on_path_runs_the_stand_in():
@@ -188,7 +188,7 @@ def test_wrapper_on_path_runs_the_stand_in():
             'needs model_platform: "tensorflow"',
         ),
         ("models.config", "model_config_list { config { nme: 'm' } }", "Invalid protobuf file"),
-        ("models.config", "model_config_list { }", "model_config_list is empty"),
+        ("models.config", "custom_model_config { }", "only model_config_list is supported"),
         ("batching.config", "max_batch_size { value: 0 }", "max_batch_size must be positive"),
         (
             "batching.config",

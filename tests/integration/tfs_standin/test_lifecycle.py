@@ -17,6 +17,8 @@ import pytest
 from tests.integration.tfs_standin.conftest import outputs, rpc_error
 from tests.support import models, processes
 
+pytestmark = pytest.mark.slow  # stand-in start, load and reload cycles (10-25 s each) (make test-fast leaves it out)
+
 LOAD_DELAY = {"TFS_STANDIN_TEST_LOAD_DELAY_SECONDS": "3"}
 SERVE_WHILE_LOADING = {"TFS_STANDIN_TEST_SERVE_WHILE_LOADING": "1"}
 

@@ -209,11 +209,12 @@ def test_metadata_fields_other_than_signature_def_are_rejected(client, fields, m
     assert err.details() == message
 
 
-def test_rpcs_outside_the_stand_in_are_unimplemented(client):
+def test_classify_refuses_a_predict_signature(client):
     request = classification_pb2.ClassificationRequest()
     request.model_spec.name = "model"
     err = rpc_error(client.prediction.Classify, request, timeout=10)
-    assert err.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.details().endswith("Was: tensorflow/serving/predict")
 
 
 def test_server_survives_all_of_the_above(client, model_dirs):

@@ -17,7 +17,9 @@ from tests.support.sm_tree import REPO_ROOT, make_sm_tree, prepare_colour_tfreco
 
 TRAIN_TIMEOUT_SECONDS = 240
 # Small on purpose: 2 busy cores shared by six engineers.
-BASE_HYPERPARAMETERS = {"batch_size": 16, "epochs": 2, "shuffle_buffer": 256, "learning_rate": 0.002}
+# learning_rate 0.001: at 0.002 Adam drives the loss on these easy colours to ~0 in two epochs, and about one run in
+# twenty then takes a spiking step at the end (val_accuracy 1.0 -> 0.75, one class lost): measured, 2 of 35 runs.
+BASE_HYPERPARAMETERS = {"batch_size": 16, "epochs": 2, "shuffle_buffer": 256, "learning_rate": 0.001}
 
 
 def train_env(root: Path) -> dict[str, str]:

@@ -6,9 +6,13 @@ import os
 import signal
 import threading
 
-from tests.integration.train.conftest import run_train, start_train
+import pytest
+
+from tests.integration.train.conftest import BASE_HYPERPARAMETERS, run_train, start_train
 from tests.support.sm_tree import colour_accuracy
 from train_container import metrics
+
+pytestmark = pytest.mark.slow  # real `train` processes training (15-70 s each) (make test-fast leaves it out)
 
 WELL_ABOVE_CHANCE = 0.9  # 4 classes: chance is 0.25
 
@@ -45,7 +49,8 @@ def test_mirrored_on_two_logical_cpus(sm_tree):
     result = run_train(root)
     assert result.returncode == 0, result.stderr[-3000:]
     # Global batch 32 and LR x2 across two replicas.
-    assert "runtime=mirrored replicas=2" in result.stderr and "lr=0.004" in result.stderr
+    lr = BASE_HYPERPARAMETERS["learning_rate"] * 2
+    assert "runtime=mirrored replicas=2" in result.stderr and f"lr={lr:g}" in result.stderr
     assert len(epoch_lines(result.stdout)) == 4
     assert_trained_model(root)
 
@@ -73,7 +78,11 @@ def test_channel_without_records_fails_with_an_actionable_failure_file(sm_tree, 
     result = run_train(root)
     assert result.returncode == 3
     first_line = (root / "output" / "failure").read_text().splitlines()[0]
-    assert first_line == f"channel 'train' has no *.tfrecord files under {root / 'input' / 'data' / 'train'}"
+    # The line names the channel, what it looked for and what the channel does hold.
+    train = root / "input" / "data" / "train"
+    assert first_line.startswith(f"channel 'train' has no TFRecord files, arrays or image folders under {train}")
+    assert "*.tfrecord, *.tfrecords, *.tfr, <name>-NNNNN-of-NNNNN" in first_line
+    assert first_line.endswith("it holds labels.txt")
     assert f"ERROR: {first_line}" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (root / "model" / "1").exists()

@@ -10,6 +10,7 @@ import pytest
 
 from train_container.distributed.coordination import (
     MasterCoordinator,
+    MasterLink,
     decode_done,
     encode_done,
     follow_master,
@@ -130,3 +131,40 @@ def test_master_hears_when_a_worker_vanishes(free_port, signum, expected):
         worker.kill()
         worker.wait()
         master.finish(1, "lost")
+
+
+def test_a_workers_failure_report_ends_the_masters_job_at_once(free_port):
+    ended = []
+    master = MasterCoordinator(["algo-2", "algo-3"], on_lost=ended.append, port=free_port, **FAST)
+    master.start()
+    links = {host: MasterLink("127.0.0.1", host, 10, port=free_port, **FAST).start() for host in ("algo-2", "algo-3")}
+    master.wait_for_workers(10)
+    started = time.monotonic()
+    links["algo-3"].report(1, "train.py failed: ValueError: empty shard")
+    # algo-2 is still running its program: the master does not wait for it to learn that the job failed.
+    assert master.wait_for_reports(10) == "host algo-3 failed: train.py failed: ValueError: empty shard"
+    assert time.monotonic() - started < 3 and ended == [master.lost_reason]
+    master.finish(1, master.lost_reason)
+    assert links["algo-2"].wait(10) == (1, "master 127.0.0.1 reported: host algo-3 failed: train.py failed: "
+                                           "ValueError: empty shard")  # fmt: skip
+
+
+def test_the_master_waits_for_every_workers_success_report(free_port):
+    master = MasterCoordinator(["algo-2"], on_lost=lambda why: None, port=free_port, **FAST)
+    master.start()
+    link = MasterLink("127.0.0.1", "algo-2", 10, port=free_port, **FAST).start()
+    waiting = threading.Thread(target=lambda: master.wait_for_reports(10))
+    waiting.start()
+    time.sleep(1)
+    assert waiting.is_alive()  # registered, program still running
+    link.report(0)
+    waiting.join(5)
+    assert not waiting.is_alive() and master.lost_reason is None
+    master.finish(0)
+    assert link.wait(10) == (0, "")
+
+
+def test_a_worker_link_without_a_master_gives_up_after_its_deadline(free_port):
+    link = MasterLink("127.0.0.1", "algo-2", 1.5, port=free_port, **FAST).start()
+    code, reason = link.wait(10)
+    assert code == 1 and f"could not reach master 127.0.0.1:{free_port}" in reason

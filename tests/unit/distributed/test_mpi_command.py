@@ -9,9 +9,11 @@ from train_container.distributed.mpi_command import (
     forwarded_env_names,
     host_list,
     parse_custom_mpi_options,
+    require_interface,
 )
 from train_container.distributed.topology import build_topology
 from train_container.errors import ConfigError
+from train_container.launchers.mpi import network_interface
 
 PROGRAM = ["/usr/bin/python3", "-c", "train()"]
 
@@ -180,3 +182,23 @@ def test_any_text_either_parses_to_options_or_raises_config_error(text):
     if parsed:
         assert parsed[0].startswith("-")
     assert parse_custom_mpi_options(shlex.join(parsed)) == parsed
+
+
+def test_an_interface_the_container_has_is_used_as_named():
+    assert require_interface("eth0", ["lo", "eth0"]) == "eth0"
+
+
+def test_a_missing_interface_fails_in_one_line_naming_the_present_ones():
+    # SDK local mode's resourceconfig.json names `ethwe`, which no local container has.
+    with pytest.raises(ConfigError) as raised:
+        require_interface("ethwe", ["lo", "eth0", "lo"])
+    message = str(raised.value)
+    assert "\n" not in message
+    assert "network_interface_name 'ethwe'" in message
+    assert "(present: eth0, lo)" in message
+
+
+def test_the_launcher_checks_this_machines_real_interfaces():
+    assert network_interface("lo") == "lo"  # every Linux network namespace has loopback
+    with pytest.raises(ConfigError, match=r"'no-such-if0' is not an interface of this container \(present: .*lo"):
+        network_interface("no-such-if0")

@@ -70,7 +70,7 @@ def test_parameter_server_single_host_still_has_every_role():
 
 
 def test_parameter_server_task_command_carries_its_role():
-    from train_container.distributed.ps_launch import task_command
+    from train_container.launchers.parameter_server import task_command
 
     topology = build_topology(["algo-1", "algo-2"], "algo-2", 1)
     command = task_command(topology, Task("ps", 1))

@@ -117,3 +117,27 @@ def test_superseded_refs_are_older_hash_tags_of_the_same_repository_only():
         "byoc-local/tensorflow-inference:dddddddddddd",
     ]
     assert image_specs.superseded_refs(listing, spec, "bbbbbbbbbbbb") == ["byoc-local/tensorflow-training:aaaaaaaaaaaa"]
+
+
+def test_superseded_refs_younger_than_the_grace_period_stay_for_other_checkouts():
+    spec = image_specs.TRAINING_BASE
+    old, recent, current = (f"byoc-local/tensorflow-training:{c * 12}" for c in "abc")
+    ages = {old: image_specs.SUPERSEDED_GRACE_SECONDS + 1, recent: 60.0, current: 1.0}
+    assert image_specs.superseded_refs([old, recent, current], spec, "c" * 12, ages) == [old]
+
+
+def test_chain_lists_an_image_after_its_bases():
+    assert [spec.name for spec in image_specs.chain("train")] == ["rootfs", "training-base", "train"]
+    assert [spec.name for spec in image_specs.chain("serving-base")] == ["rootfs", "serving-base"]
+    assert [spec.name for spec in image_specs.chain("rootfs")] == ["rootfs"]
+
+
+def test_env_file_round_trips_and_a_missing_file_reads_empty(tmp_path):
+    refs = {"BYOC_SERVE_IMAGE": "byoc/tensorflow-inference:abc", "BYOC_TRAIN_IMAGE": "byoc/tensorflow-training:d=e"}
+    path = tmp_path / "images.env"
+    path.write_text(image_specs.env_file(refs))
+    assert image_specs.read_env_file(path) == refs
+    assert image_specs.read_env_file(tmp_path / "absent.env") == {}
+    path.write_text("BYOC_TRAIN_IMAGE=byoc/tensorflow-training:1\n# comment\nBYOC_SERVE_IMAGE='byoc/x:2'\n")
+    assert image_specs.read_env_file(path) == {"BYOC_TRAIN_IMAGE": "byoc/tensorflow-training:1",
+                                               "BYOC_SERVE_IMAGE": "byoc/x:2"}  # fmt: skip

@@ -97,16 +97,25 @@ def test_distribution_errors():
         ({"input_mode": "Stream"}, "unknown input mode 'Stream'"),
         ({"channels": {"validation": "s3://b-1/v"}}, "the train channel is required"),
         ({"channels": {"train": "s3://b-1/t", "test": "s3://b-1/x"}}, "unknown channel"),
-        ({"spot": True, "checkpoint_s3_uri": "s3://b-1/c"}, "managed spot needs --max-wait"),
-        ({"spot": True, "max_wait_seconds": 300, "checkpoint_s3_uri": "s3://b-1/c"}, ">= --max-run"),
         ({"spot": True, "max_wait_seconds": 900}, "needs --checkpoint-s3"),
-        ({"max_wait_seconds": 900}, "--max-wait only applies with --spot"),
         ({"instance_count": 0}, "must be positive"),
     ],
 )
 def test_training_spec_errors(overrides, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         rq.check_training_spec(spec(**overrides))
+
+
+@pytest.mark.parametrize("field", ["instance_count", "volume_size_gb", "max_run_seconds"])
+def test_training_and_processing_share_the_resource_check(field):
+    from scripts.launch import processing
+
+    with pytest.raises(ConfigError, match="instance count, volume size and max run time must be positive"):
+        rq.check_training_spec(spec(**{field: 0}))
+    resources = processing.Resources(IMAGE, ROLE, **{field: 0})
+    prepare = processing.prepare_data_spec(resources, "s3://b-1/raw", "s3://b-1/data")
+    with pytest.raises(ConfigError, match="instance count, volume size and max run time must be positive"):
+        processing.processing_job_request("p", prepare, {})
 
 
 def test_spot_with_checkpoints():
@@ -155,10 +164,14 @@ def test_range_errors(text, message):
         rq.parse_range(text)
 
 
+def tuning(*ranges: str, **overrides) -> rq.TuningSpec:
+    return rq.TuningSpec(ranges=tuple(rq.parse_range(r) for r in ranges or ["batch_size=integer:32:256"]), **overrides)
+
+
 def test_tuning_request_leaves_out_empty_range_kinds_and_tuned_statics():
     request = rq.tuning_job_request(
         "t", spec(hyperparameters={"epochs": "3", "batch_size": "64"}),
-        [rq.parse_range("batch_size=integer:32:256")], 4, 2, "Random", {"Team": "ml"},
+        tuning(max_jobs=4, strategy="Random"), {"Team": "ml"},
     )  # fmt: skip
     config = request["HyperParameterTuningJobConfig"]
     assert config["ParameterRanges"] == {
@@ -170,22 +183,72 @@ def test_tuning_request_leaves_out_empty_range_kinds_and_tuned_statics():
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "message"),
+    ("overrides", "message"),
     [
-        ({"ranges": []}, "at least one --range"),
-        ({"max_parallel": 5}, "--max-parallel"),
+        ({"ranges": ()}, "at least one --range"),
         ({"strategy": "Genetic"}, "unknown tuning strategy"),
-        ({"objective": "f1"}, "not one of the training metric definitions"),
+        ({"early_stopping": "Sometimes"}, "unknown early stopping"),
+        ({"objective_type": "Maximise"}, "unknown objective type"),
+        ({"warm_start_parents": ("p-1",), "warm_start_type": "Partial"}, "unknown warm start type"),
     ],
 )
-def test_tuning_errors(kwargs, message):
-    args = {
-        "name": "t", "spec": spec(), "ranges": [rq.parse_range("batch_size=integer:32:256")],
-        "max_jobs": 4, "max_parallel": 2, "strategy": "Bayesian", "tags": {},
-    }  # fmt: skip
-    args.update(kwargs)
+def test_tuning_errors(overrides, message):
+    values = {"ranges": (rq.parse_range("batch_size=integer:32:256"),), **overrides}
     with pytest.raises(ConfigError, match=message):
-        rq.tuning_job_request(**args)
+        rq.tuning_job_request("t", spec(), rq.TuningSpec(**values), {})
+
+
+@pytest.mark.parametrize(
+    ("metric", "override", "expected"),
+    [
+        ("val_accuracy", None, "Maximize"),
+        ("eval_accuracy", None, "Maximize"),
+        ("val_loss", None, "Minimize"),
+        ("loss", None, "Minimize"),
+        ("eval_loss", None, "Minimize"),
+        ("validation:error", None, "Minimize"),
+        ("val_loss", "Maximize", "Maximize"),  # the user's explicit choice wins
+        ("val_accuracy", "Minimize", "Minimize"),
+    ],
+)
+def test_objective_type_follows_the_metric_unless_overridden(metric, override, expected):
+    assert rq.objective_type(metric, override) == expected
+    request = rq.tuning_job_request("t", spec(), tuning(objective=metric, objective_type=override), {})
+    assert request["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"] == {
+        "Type": expected, "MetricName": metric,
+    }  # fmt: skip
+
+
+def test_tuning_early_stopping_warm_start_and_hyperband_config():
+    request = rq.tuning_job_request(
+        "t", spec(hyperparameters={"epochs": "30"}),
+        tuning(
+            "learning_rate=continuous:0.0001:0.1:log", strategy="Hyperband", hyperband_min_resource=2,
+            hyperband_max_resource=30, warm_start_parents=("parent-a", "parent-b"), warm_start_type="TransferLearning",
+        ),
+        {},
+    )  # fmt: skip
+    config = request["HyperParameterTuningJobConfig"]
+    assert config["StrategyConfig"] == {"HyperbandStrategyConfig": {"MinResource": 2, "MaxResource": 30}}
+    assert config["TrainingJobEarlyStoppingType"] == "Off"
+    assert request["WarmStartConfig"] == {
+        "ParentHyperParameterTuningJobs": [
+            {"HyperParameterTuningJobName": "parent-a"}, {"HyperParameterTuningJobName": "parent-b"}
+        ],
+        "WarmStartType": "TransferLearning",
+    }  # fmt: skip
+    auto = rq.tuning_job_request("t", spec(), tuning(early_stopping="Auto"), {})
+    assert auto["HyperParameterTuningJobConfig"]["TrainingJobEarlyStoppingType"] == "Auto"
+    assert "WarmStartConfig" not in auto and "StrategyConfig" not in auto["HyperParameterTuningJobConfig"]
+
+
+def test_grid_leaves_the_job_count_to_the_grid():
+    grid = rq.tuning_job_request("t", spec(), tuning("optimizer=categorical:adam,sgd", strategy="Grid"), {})
+    assert grid["HyperParameterTuningJobConfig"]["ResourceLimits"] == {"MaxParallelTrainingJobs": 2}
+    other = rq.tuning_job_request("t", spec(), tuning(), {})
+    assert other["HyperParameterTuningJobConfig"]["ResourceLimits"] == {
+        "MaxNumberOfTrainingJobs": rq.DEFAULT_MAX_JOBS, "MaxParallelTrainingJobs": 2,
+    }  # fmt: skip
 
 
 def test_serving_environment_uses_the_serving_contract_names():
@@ -235,8 +298,6 @@ def transform_spec(**overrides) -> rq.TransformSpec:
         ({"split_type": "RecordIO"}, "unknown split type"),
         ({"batch_strategy": "Multi"}, "unknown batch strategy"),
         ({"assemble_with": "Newline"}, "unknown assemble-with"),
-        ({"max_payload_mb": 101}, "0..100 MB"),
-        ({"max_concurrent_transforms": 0}, "at least 1"),
         ({"split_type": "None"}, "MultiRecord needs --split-type"),
     ],
 )

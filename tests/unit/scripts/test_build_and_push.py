@@ -5,7 +5,7 @@ import base64
 import pytest
 
 from scripts import build_and_push as bp
-from scripts.config import ConfigError
+from scripts.config import ConfigError, check_ecr_image_uri
 
 
 def test_image_tags_immutable_then_moving():
@@ -73,3 +73,66 @@ def test_ecr_base_registry():
         == "763104351884.dkr.ecr.us-east-1.amazonaws.com"
     )
     assert bp.ecr_base_registry("byoc-local/tensorflow-training:2.16.2-cpu") is None
+
+
+def test_gpu_training_builds_horovod_with_nccl_and_nothing_else_does():
+    plan = bp.build_plan(["train", "serve"], "gpu", "us-west-2", "0.1.0", "abc", False)
+    train, serve = plan
+    assert dict(train.build_args) == {"BASE_IMAGE": train.base_image, "HOROVOD_GPU_OPERATIONS": "NCCL"}
+    assert dict(serve.build_args) == {"BASE_IMAGE": serve.base_image}
+    [cpu_train] = bp.build_plan(["train"], "cpu", "us-west-2", "0.1.0", "abc", False)
+    assert "HOROVOD_GPU_OPERATIONS" not in dict(cpu_train.build_args)
+
+
+def test_the_dockerfile_reads_the_build_args_we_pass():
+    """A build arg the Dockerfile does not declare is silently ignored by Docker: check the names exist."""
+    for spec in bp.build_plan(["train", "serve"], "gpu", "us-west-2", "0.1.0", "abc", False):
+        dockerfile = (bp.REPO_ROOT / spec.dockerfile).read_text()
+        for name, _ in spec.build_args:
+            assert f"ARG {name}" in dockerfile, (spec.dockerfile, name)
+
+
+def test_platform_default_and_choice():
+    [spec] = bp.build_plan(["serve"], "cpu", "us-east-1", "1", "s", False, base_image="b:1")
+    assert spec.platform == "linux/amd64"
+    [arm] = bp.build_plan(["serve"], "cpu", "us-east-1", "1", "s", False, base_image="b:1", platform="linux/arm64")
+    assert arm.platform == "linux/arm64"
+    with pytest.raises(ConfigError, match="unknown --platform 'linux/s390x'"):
+        bp.build_plan(["serve"], "cpu", "us-east-1", "1", "s", False, base_image="b:1", platform="linux/s390x")
+
+
+def test_immutable_pushes_only_the_sha_tag():
+    assert bp.image_tags("0.1.0", "abc", "cpu", False, None, immutable=True) == ("0.1.0-cpu-abc",)
+    with pytest.raises(ConfigError, match="--moving-tag cannot be used with --immutable"):
+        bp.image_tags("0.1.0", "abc", "cpu", False, "latest", immutable=True)
+
+
+def test_push_digest_reads_the_daemon_stream_and_reports_layers_once():
+    lines = [
+        {"status": "The push refers to repository [r/x]"},
+        {"id": "a1", "status": "Preparing"},
+        {"id": "a1", "status": "Pushing", "progressDetail": {"current": 1, "total": 2}},
+        {"id": "a1", "status": "Pushed"},
+        {"id": "b2", "status": "Layer already exists"},
+        {"id": "c3", "status": "Mounted from byoc-tensorflow-training"},
+        {"status": "1: digest: sha256:" + "f" * 64 + " size: 529"},
+        {"progressDetail": {}, "aux": {"Tag": "1", "Digest": "sha256:" + "f" * 64, "Size": 529}},
+    ]
+    shown: list[str] = []
+    assert bp.push_digest("r/x:1", lines, shown.append) == "sha256:" + "f" * 64
+    assert shown == [
+        "r/x:1: layer a1 pushed", "r/x:1: layer b2 already in the registry", "r/x:1: layer c3 mounted"
+    ]  # fmt: skip
+    with pytest.raises(bp.PushError, match="push of r/x:1 failed: denied"):
+        bp.push_digest("r/x:1", [{"error": "denied\n"}], shown.append)
+    with pytest.raises(bp.PushError, match="reported no digest"):
+        bp.push_digest("r/x:1", [{"status": "Pushed", "id": "a1"}], shown.append)
+
+
+def test_pushed_by_digest():
+    pushed = bp.Pushed(ref="1.dkr.ecr.us-east-1.amazonaws.com/byoc-tensorflow-training:0.1.0-cpu-abc",
+                       digest="sha256:" + "0" * 64)  # fmt: skip
+    assert pushed.by_digest == "1.dkr.ecr.us-east-1.amazonaws.com/byoc-tensorflow-training@sha256:" + "0" * 64
+    uri = "123456789012.dkr.ecr.us-east-1.amazonaws.com/byoc-tensorflow-training:0.1.0-cpu-abc"
+    # What build_and_push prints last is what the launchers' --image accepts.
+    assert check_ecr_image_uri(bp.Pushed(ref=uri, digest=pushed.digest).by_digest).endswith("@" + pushed.digest)

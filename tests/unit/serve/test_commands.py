@@ -8,22 +8,24 @@ from tensorflow_serving.config import model_server_config_pb2
 from serve_container.commands import (
     APP_FACTORY,
     batching_parameters_text,
-    find_versions,
     gunicorn_command,
-    model_config_text,
     tfs_command,
 )
 from serve_container.contract import load_settings
+from serve_container.model_catalog import ModelEntry, model_config_text
 from serve_container.supervisor import backoff_seconds
 
 
 def test_model_config_is_a_valid_model_server_config():
-    text = model_config_text('we"ird', Path("/opt/ml/model"), [1, 3])
-    config = text_format.Parse(text, model_server_config_pb2.ModelServerConfig())
-    (model,) = config.model_config_list.config
-    assert model.name == 'we"ird' and model.base_path == "/opt/ml/model"
-    assert model.model_platform == "tensorflow"
-    assert list(model.model_version_policy.specific.versions) == [1, 3]
+    entries = [ModelEntry('we"ird', Path("/opt/ml/model"), (1, 3)), ModelEntry("b", Path("/opt/ml/model/b"), (2,))]
+    config = text_format.Parse(model_config_text(entries), model_server_config_pb2.ModelServerConfig())
+    first, second = config.model_config_list.config
+    assert first.name == 'we"ird' and first.base_path == "/opt/ml/model"
+    assert first.model_platform == "tensorflow"
+    assert list(first.model_version_policy.specific.versions) == [1, 3]
+    assert (second.name, list(second.model_version_policy.specific.versions)) == ("b", [2])
+    empty = text_format.Parse(model_config_text([]), model_server_config_pb2.ModelServerConfig())
+    assert empty.WhichOneof("config") == "model_config_list" and not empty.model_config_list.config
 
 
 def test_batching_file_carries_the_dlc_knobs():
@@ -38,7 +40,7 @@ def test_batching_file_carries_the_dlc_knobs():
 def test_tfs_command_grpc_only_and_optional_flags():
     plain = tfs_command(load_settings({"BYOC_TFS_GRPC_PORT": "9123"}), Path("/r/m.cfg"), None)
     assert plain[0] == "tensorflow_model_server"
-    assert "--port=9123" in plain and "--rest_api_port=0" in plain
+    assert "--port=9123" in plain and "--rest_api_port=8501" in plain
     assert "--model_config_file=/r/m.cfg" in plain
     assert not any(a.startswith(("--enable_batching", "--tensorflow_intra")) for a in plain)
     tuned = tfs_command(
@@ -70,16 +72,6 @@ def test_gunicorn_command():
     assert "--worker-class=gthread" in command and "--timeout=30" in command
     assert "--worker-tmp-dir=/dev/shm" in command
     assert command[-1] == APP_FACTORY
-
-
-def test_find_versions(tmp_path):
-    for name in ("1", "10", "2"):
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "saved_model.pb").write_bytes(b"")
-    (tmp_path / "3").mkdir()  # no saved_model.pb
-    (tmp_path / "code").mkdir()
-    assert find_versions(tmp_path) == [1, 2, 10]
-    assert find_versions(tmp_path / "absent") == []
 
 
 def test_backoff_grows_and_is_capped():

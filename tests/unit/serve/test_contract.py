@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
-from serve_container.contract import Settings, SettingsError, load_settings
+from serve_container.contract import Settings, child_environment, load_settings
+from serve_container.errors import SettingsError
 
 
 def test_defaults_match_the_sagemaker_contract():
@@ -60,7 +62,11 @@ def test_batch_transform_queues_deep_like_the_dlc():
         ({"SAGEMAKER_BIND_TO_PORT": "70000"}, "SAGEMAKER_BIND_TO_PORT"),
         ({"SAGEMAKER_GUNICORN_WORKERS": "0"}, "SAGEMAKER_GUNICORN_WORKERS"),
         ({"SAGEMAKER_TFS_ENABLE_BATCHING": "maybe"}, "SAGEMAKER_TFS_ENABLE_BATCHING"),
-        ({"SAGEMAKER_MAX_PAYLOAD_IN_MB": "101"}, "SAGEMAKER_MAX_PAYLOAD_IN_MB"),
+        ({"SAGEMAKER_MAX_PAYLOAD_IN_MB": "1025"}, "SAGEMAKER_MAX_PAYLOAD_IN_MB"),
+        ({"SAGEMAKER_SAFE_PORT_RANGE": "9000"}, "SAGEMAKER_SAFE_PORT_RANGE"),
+        ({"SAGEMAKER_SAFE_PORT_RANGE": "9000-9000"}, "SAGEMAKER_SAFE_PORT_RANGE"),
+        ({"SAGEMAKER_SAFE_PORT_RANGE": "20000-20999", "BYOC_TFS_GRPC_PORT": "9000"}, "BYOC_TFS_GRPC_PORT"),
+        ({"BYOC_TFS_REST_PORT": "9000"}, "BYOC_TFS_REST_PORT"),
         ({"SAGEMAKER_TFS_DEFAULT_MODEL_NAME": "../etc"}, "SAGEMAKER_TFS_DEFAULT_MODEL_NAME"),
         ({"SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "image/png"}, "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"),
         ({"BYOC_LOG_LEVEL": "chatty"}, "BYOC_LOG_LEVEL"),
@@ -86,3 +92,35 @@ def test_settings_are_frozen():
 
 def test_blank_values_mean_default():
     assert load_settings({"SAGEMAKER_BIND_TO_PORT": "  "}).port == 8080
+
+
+def test_safe_port_range_places_the_internal_ports():
+    settings = load_settings({"SAGEMAKER_SAFE_PORT_RANGE": "20000-20999"})
+    assert (settings.tfs_grpc_port, settings.tfs_rest_port) == (20000, 20001)
+    plain = load_settings({})
+    assert (plain.tfs_grpc_port, plain.tfs_rest_port) == (9000, 8501)
+
+
+def test_payload_zero_means_no_limit_up_to_async_inference():
+    assert load_settings({"SAGEMAKER_MAX_PAYLOAD_IN_MB": "0"}).max_payload_bytes == 1024 * 1024 * 1024
+    assert load_settings({"SAGEMAKER_MAX_PAYLOAD_IN_MB": "1024"}).max_payload_bytes == 1024 * 1024 * 1024
+
+
+def test_omp_threads_default_to_one_as_in_the_dlc_and_reach_the_children():
+    settings = load_settings({})
+    assert settings.omp_num_threads == "1"
+    env = child_environment(settings, {"PATH": "/bin", "OMP_NUM_THREADS": "stale"})
+    assert env == {"PATH": "/bin", "OMP_NUM_THREADS": "1"}
+    tuned = load_settings({"OMP_NUM_THREADS": "4,2"})
+    assert child_environment(tuned, {})["OMP_NUM_THREADS"] == "4,2"
+
+
+@pytest.mark.parametrize("value", ["0", "many", "-1", "4,", "1.5"])
+def test_bad_omp_threads_name_the_variable(value):
+    with pytest.raises(SettingsError, match="OMP_NUM_THREADS"):
+        load_settings({"OMP_NUM_THREADS": value})
+
+
+def test_every_setting_has_its_default_in_one_place():
+    # The dataclass states no defaults: load_settings is the only place (a default here would be a second one).
+    assert all(field.default is dataclasses.MISSING for field in dataclasses.fields(Settings))

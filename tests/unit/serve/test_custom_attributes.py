@@ -20,6 +20,11 @@ def test_user_attributes_pass_and_spaces_are_tolerated():
     assert route == Route("model", 7)
 
 
+@pytest.mark.parametrize("method", ["classify", "regress"])
+def test_classify_and_regress_methods_are_routed(method):
+    assert parse_route(f"tfs-method={method}", "m").method == method
+
+
 def test_signature_name_attribute():
     assert parse_route("tfs-signature-name=classify_v2", "m").signature_name == "classify_v2"
 
@@ -31,7 +36,7 @@ def test_signature_name_attribute():
         "tfs-model-name=a/b",
         "tfs-model-version=latest",
         "tfs-model-version=-1",
-        "tfs-method=classify",
+        "tfs-method=explain",
         "tfs-unknown=1",
         "tfs-model-name",
         "tfs-signature-name=a b",

@@ -144,3 +144,82 @@ def test_npy_object_dtype_is_refused(vector_signature, options):
 def test_npy_garbage_is_400(vector_signature, options):
     with pytest.raises(BadRequest, match="invalid .npy payload"):
         decoders.decode("application/x-npy", b"\x93NUMPY garbage", vector_signature, options)
+
+
+# Input forms the DLC accepts around TF Serving's own (its tensorflow-serving.js json/csv requests).
+
+
+def test_bare_object_is_one_instance_naming_the_inputs(multi_signature, options):
+    got = _json({"a": [1, 2], "b": 3}, multi_signature, options)
+    assert got["a"].shape == (1, 2) and got["b"].tolist() == [3]
+
+
+def test_bare_b64_object_is_one_binary_instance(options):
+    signature = Signature("s", (TensorSpec("s", np.dtype(object), (None,)),), ())
+    assert _json({"b64": "aGk="}, signature, options)["s"].tolist() == [b"hi"]
+
+
+def test_flat_list_of_the_instance_rank_is_one_instance(vector_signature, options):
+    assert _json([1, 2, 3, 4], vector_signature, options)["x"].tolist() == [[1, 2, 3, 4]]
+
+
+def test_flat_list_for_a_scalar_input_is_a_batch(options):
+    signature = Signature("s", (TensorSpec("v", np.dtype(np.float32), (None,)),), ())
+    assert _json([1, 2, 3], signature, options)["v"].tolist() == [1, 2, 3]
+
+
+def test_several_json_values_in_application_json_are_json_lines(vector_signature, options):
+    body = b'{"x": [1, 2, 3, 4]}\n{"x": [5, 6, 7, 8]}'
+    assert decoders.decode("application/json", body, vector_signature, options)["x"].shape == (2, 4)
+    crlf = decoders.decode("application/json", b"[1,2,3,4]\r\n[5,6,7,8]", vector_signature, options)
+    assert crlf["x"].shape == (2, 4)
+
+
+def test_application_jsons_is_json_lines(vector_signature, options):
+    assert decoders.canonical_media_type("application/jsons") == "application/jsonlines"
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({"examples": [{"x": [1.0]}]}, "tfs-method=classify or regress"),
+        ({"y": [1, 2, 3, 4]}, r"name the model's inputs \['x'\]"),
+        ({}, r"got keys \[\]"),
+    ],
+)
+def test_objects_that_name_nothing_known_are_400(vector_signature, options, payload, message):
+    with pytest.raises(BadRequest, match=message):
+        _json(payload, vector_signature, options)
+
+
+def test_bare_object_missing_an_input_is_400(multi_signature, options):
+    with pytest.raises(BadRequest, match=r"lack inputs \['b'\]"):
+        _json({"a": [1, 2]}, multi_signature, options)
+
+
+def test_csv_quoted_numbers(vector_signature, options):
+    x = decoders.decode("text/csv", b'"1","2.5",3,"4"\n', vector_signature, options)["x"]
+    np.testing.assert_array_equal(x, [[1, 2.5, 3, 4]])
+
+
+def test_csv_quoted_strings_for_a_string_input(options):
+    signature = Signature("s", (TensorSpec("text", np.dtype(object), (None, 2)),), ())
+    body = b'"hello, world",plain\n"say ""hi""","two\nlines"\n'
+    got = decoders.decode("text/csv", body, signature, options)["text"]
+    assert got.tolist() == [[b"hello, world", b"plain"], [b'say "hi"', b"two\nlines"]]
+
+
+def test_csv_one_field_per_row_feeds_a_scalar_input(options):
+    signature = Signature("s", (TensorSpec("text", np.dtype(object), (None,)),), ())
+    got = decoders.decode("text/csv", b'"a, b"\nc\n', signature, options)["text"]
+    assert got.tolist() == [b"a, b", b"c"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [(b'a,b\nc\n', "different numbers of fields"), (b'"a,b\n', "CSV: unexpected end of data")],
+)
+def test_bad_string_csv_is_400(options, body, message):
+    signature = Signature("s", (TensorSpec("text", np.dtype(object), (None, 2)),), ())
+    with pytest.raises(BadRequest, match=message):
+        decoders.decode("text/csv", body, signature, options)

@@ -90,3 +90,27 @@ def test_labels_file(tmp_path):
     (tmp_path / "labels.txt").write_text("cat\ndog\n\n")
     assert encoders.read_labels(tmp_path / "labels.txt") == ("cat", "dog")
     assert encoders.read_labels(tmp_path / "missing.txt") is None
+
+
+def test_columnar_outputs_refuse_other_encodings():
+    with pytest.raises(NotAcceptable, match="no common batch axis"):
+        encoders.encode("application/jsonlines", {"a": np.zeros(2), "b": np.zeros(3)})
+
+
+CLASSES = [[("cat", 0.25), ("dog, wild", 0.75)], [("cat", 0.5), ("dog, wild", 0.5)]]
+
+
+def test_classify_and_regress_results_as_tf_serving_rest_answers():
+    assert json.loads(encoders.encode_results("application/json", "classify", CLASSES)) == {
+        "results": [[["cat", 0.25], ["dog, wild", 0.75]], [["cat", 0.5], ["dog, wild", 0.5]]]
+    }
+    assert json.loads(encoders.encode_results("application/json", "regress", [1.5, -2.0])) == {"results": [1.5, -2.0]}
+
+
+def test_classify_and_regress_results_in_json_lines_and_csv():
+    lines = encoders.encode_results("application/jsonlines", "classify", CLASSES).decode().splitlines()
+    assert [json.loads(line) for line in lines] == [[list(pair) for pair in row] for row in CLASSES]
+    csv = encoders.encode_results("text/csv", "classify", CLASSES)
+    assert csv == b'cat,0.25,"dog, wild",0.75\ncat,0.5,"dog, wild",0.5\n'
+    assert encoders.encode_results("text/csv", "regress", [1.5, -2.0]) == b"1.5\n-2\n"
+    assert encoders.negotiate("application/jsons", "application/json", 0) == ("application/jsonlines", 0)

@@ -78,3 +78,71 @@ def test_export_without_source_dir_writes_no_code(sm_root):
     settings = settings_for(sm_root)
     export_model(build_model(settings.hyperparameters, settings.num_classes), settings)
     assert sorted(p.name for p in (sm_root / "model").iterdir()) == ["1"]
+
+
+def test_export_writes_the_record_schema_the_serving_decoder_reads(sm_root):
+    from serve_container.decoders.tfrecord import model_schema
+    from train_container.datasets import ImageSchema
+
+    settings = settings_for(sm_root)
+    schema = ImageSchema("image", "label", "raw", (32, 32, 3), "CHW")
+    path = export_model(build_model(settings.hyperparameters, settings.num_classes), settings, schema=schema)
+    assert ImageSchema.from_json((path / "assets" / "input_schema.json").read_text()) == schema
+    served = model_schema(sm_root / "model", None)  # the newest version, as TF Serving picks it
+    assert (served.image_key, served.encoding, served.shape, served.layout) == ("image", "raw", (32, 32, 3), "CHW")
+
+
+def test_grey_data_exports_a_one_channel_model_that_the_serving_decoders_feed(sm_root, tmp_path):
+    """Issue 12 item 4: the model's input channels follow grey data; serving converts PNGs and records to them."""
+    import dataclasses
+    import io
+
+    from PIL import Image
+
+    from serve_container import decoders
+    from serve_container.signature import Signature, TensorSpec
+    from train_container.datasets import ImageSchema
+    from train_container.hyperparameters import model_channels
+
+    assert model_channels("cnn", "none", 1) == 1 and model_channels("mobilenet_v2", "none", 1) == 1
+    assert model_channels("mobilenet_v2", "imagenet", 1) == 3  # ImageNet weights take RGB
+    assert model_channels("cnn", "none", 4) == 3 and model_channels("cnn", "none", None) == 3  # encoded: RGB
+    settings = settings_for(sm_root, image_size=28)
+    settings = dataclasses.replace(settings, hyperparameters=dataclasses.replace(
+        settings.hyperparameters, image_channels=1))  # fmt: skip
+    model = build_model(settings.hyperparameters, settings.num_classes)
+    assert model.input.shape.as_list() == [None, 28, 28, 1]
+    schema = ImageSchema("image", "label", "raw", (28, 28, 1), "HWC")
+    path = export_model(model, settings, schema=schema)
+    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+    (spec,) = signature.structured_input_signature[1].values()
+    assert spec.shape.as_list() == [None, 28, 28, 1]
+    served = Signature("serving_default", (TensorSpec("image", np.dtype(np.uint8), tuple(spec.shape.as_list())),), ())
+    options = decoders.DecodeOptions(None, 10**7).for_model(sm_root / "model", None)
+
+    grey = np.random.default_rng(2).integers(0, 256, (3, 28, 28), dtype=np.uint8)
+    shard = tmp_path / "batch.tfrecords"
+    with tf.io.TFRecordWriter(str(shard)) as writer:
+        for image in grey:
+            writer.write(tf.train.Example(features=tf.train.Features(feature={
+                "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[image.tobytes()])),
+                "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[0])),
+            })).SerializeToString())  # fmt: skip
+    batch = decoders.decode("application/x-tfrecord", shard.read_bytes(), served, options)["image"]
+    assert batch.shape == (3, 28, 28, 1)
+    np.testing.assert_array_equal(batch[..., 0], grey)
+    predicted = signature(image=tf.constant(batch))["probabilities"].numpy()
+    np.testing.assert_allclose(predicted, model(grey[..., None], training=False).numpy(), rtol=1e-5, atol=1e-6)
+
+    def png(pixels, mode):
+        buffer = io.BytesIO()
+        Image.fromarray(pixels, mode).save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    same = decoders.decode("image/png", png(grey[0], "L"), served, options)["image"]
+    np.testing.assert_array_equal(same[0, ..., 0], grey[0])
+    colour = np.random.default_rng(3).integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    converted = decoders.decode("image/png", png(colour, "RGB"), served, options)["image"]
+    expected = np.asarray(Image.fromarray(colour, "RGB").convert("L").resize((28, 28), Image.Resampling.BILINEAR))
+    assert converted.shape == (1, 28, 28, 1)
+    np.testing.assert_array_equal(converted[0, ..., 0], expected)

@@ -147,6 +147,19 @@ def test_cinic10_tree_maps_split_names(tmp_path):
     assert len(read_split(out / "validation")[0]) == 4
 
 
+def test_labels_in_leaves_the_other_splits_holding_only_shards(tmp_path):
+    """A split Batch Transform reads must hold nothing but records (it sends every object under the prefix)."""
+    root = tmp_path / "cinic"
+    for split in ("train", "valid", "test"):
+        write_image_folder(root / split, count_per_class=2, size=8, classes=("red", "green"))
+    out = tmp_path / "out"
+    assert prepare_data.main(["--source", "cinic10", "--input", str(root), "--output", str(out), "--shard-multiple",
+                              "1", "--labels-in", "train", "--labels-in", "validation"]) == 0  # fmt: skip
+    assert (out / "train" / "labels.txt").read_text() == (out / "labels.txt").read_text() == "green\nred\n"
+    assert (out / "validation" / "labels.txt").is_file()
+    assert [p.name for p in (out / "eval").iterdir()] == ["eval-00000-of-00001.tfrecord"]
+
+
 def test_non_rgb_images_are_reencoded_as_png(tmp_path):
     from PIL import Image
 

@@ -6,7 +6,8 @@ import dataclasses
 
 import pytest
 
-from train_container import contract, runtime, train_loop
+from train_container import contract, runtime, runtimes, train_loop
+from train_container.hyperparameters import parse_hyperparameters
 
 
 @pytest.mark.parametrize(
@@ -24,7 +25,7 @@ def test_epoch_plan(start, epochs, per_epoch, expected):
 
 
 def hyperparameters(**values):
-    hp, _ = contract.parse_hyperparameters({k: str(v) for k, v in values.items()})
+    hp, _ = parse_hyperparameters({k: str(v) for k, v in values.items()})
     return hp
 
 
@@ -69,20 +70,20 @@ def settings_for(sm_root, distribution="auto", cpu_replicas=1, num_gpus=0, mpi_s
     ],
 )
 def test_auto_distribution(sm_root, kwargs, expected):
-    assert runtime.resolve_distribution(settings_for(sm_root, **kwargs)) == expected
+    assert runtimes.resolve_distribution(settings_for(sm_root, **kwargs)) == expected
 
 
 def test_single_runtime_is_one_device_chief(sm_root):
-    chosen = runtime.select_runtime(settings_for(sm_root))
+    chosen = runtimes.select_runtime(settings_for(sm_root))
     assert chosen.name == "single" and chosen.is_chief and chosen.replicas == 1
     assert type(chosen.strategy).__name__ == "OneDeviceStrategy"
     assert chosen.strategy.num_replicas_in_sync == 1
 
 
-@pytest.mark.parametrize("name", runtime.MULTI_PROCESS)
-def test_multi_process_runtimes_come_from_the_distributed_package(sm_root, monkeypatch, name):
-    from train_container.distributed import runtimes
+@pytest.mark.parametrize("name", runtimes.MULTI_PROCESS)
+def test_multi_process_runtimes_come_from_their_module(sm_root, monkeypatch, name):
+    from train_container.runtimes import multi_process
 
     sentinel = runtime.Runtime(name=name, strategy=None, size=2, replicas=2)
-    monkeypatch.setattr(runtimes, name, lambda settings: sentinel)
-    assert runtime.select_runtime(settings_for(sm_root, distribution=name)) is sentinel
+    monkeypatch.setattr(multi_process, name, lambda settings: sentinel)
+    assert runtimes.select_runtime(settings_for(sm_root, distribution=name)) is sentinel

@@ -1,4 +1,4 @@
-"""Multi-process runtimes for `train_container.runtime.select_runtime`: Horovod, MultiWorkerMirrored, PS.
+"""Multi-process runtimes for `train_container.runtimes.select_runtime`: Horovod, MultiWorkerMirrored, PS.
 
 Each builds its strategy and tells the train loop who it is (rank, chief, data shard) and what to wrap.
 TensorFlow and Horovod are imported inside the functions: only the chosen one pays for its imports.
@@ -121,6 +121,7 @@ def multiworker(settings: TrainingEnv) -> Runtime:
         is_chief=index == 0,
         shard_index=index,
         shard_count=workers,
+        collective_save=True,
     )
 
 
@@ -149,6 +150,8 @@ def parameter_server(settings: TrainingEnv) -> Runtime:
         server.join()  # returns never; the launcher terminates this process when the chief is done
     if task_type != "chief":
         raise ConfigError(f"distribution=parameter_server: unknown task type {task_type!r} in TF_CONFIG")
+    from train_container.distributed.epoch_only import epoch_only
+
     strategy = tf.distribute.experimental.ParameterServerStrategy(resolver)
     workers = len(config["cluster"].get("worker", ()))
     return Runtime(
@@ -159,4 +162,5 @@ def parameter_server(settings: TrainingEnv) -> Runtime:
         shard_count=1,
         size=max(workers, 1),
         io_device="/job:chief/replica:0/task:0/device:CPU:0",
+        adapt_callbacks=epoch_only,
     )

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from train_container import contract
-from train_container.launch import maybe_launch
+from train_container.launchers import maybe_launch
 
 
 def settings(tmp_path, hyperparameters, environ=None):
@@ -39,3 +39,22 @@ def test_horovod_launcher_rejects_bad_options_before_starting_anything(tmp_path)
     hyperparameters = {"sagemaker_mpi_enabled": "true", "sagemaker_mpi_custom_mpi_options": "-np 64"}
     with pytest.raises(ConfigError, match="may not set -np"):
         maybe_launch(settings(tmp_path, hyperparameters))
+
+
+def test_parameter_server_counts_the_train_channels_eval_arrays_as_validation(tmp_path):
+    """seed 001's train_*/eval_* pairs in one channel validate (numpy_input): the workers then need validation_steps."""
+    import numpy as np
+
+    from train_container.errors import TrainingError
+    from train_container.launchers.parameter_server import check_step_counts
+
+    job = settings(tmp_path, {"distribution": "parameter_server", "steps_per_epoch": 2})
+    train = tmp_path / "input" / "data" / "train"
+    for prefix in ("train", "eval"):
+        np.save(train / f"{prefix}_data.npy", np.zeros((2, 16, 16), np.uint8))
+        np.save(train / f"{prefix}_labels.npy", np.zeros(2, np.int64))
+    with pytest.raises(TrainingError, match=r"validation_steps hyperparameter with the validation \(eval_\* arrays "
+                                            r"of 'train'\) channel: Keras"):  # fmt: skip
+        check_step_counts(job)
+    (train / "eval_data.npy").unlink()
+    check_step_counts(job)  # train arrays alone: nothing evaluated, nothing to count

@@ -1,7 +1,7 @@
-"""`train` as parameter-server launcher: start this host's ps and worker servers (and, on the first host,
+"""The built-in trainer's parameter-server launcher: start this host's ps and worker servers (and, on the first host,
 the chief that trains), keep them together, and end them together.
 
-Each task is `train` again with its own TF_CONFIG; `runtimes.parameter_server` then serves (ps, worker)
+Each task is `train` again with its own TF_CONFIG; `runtimes.multi_process.parameter_server` then serves (ps, worker)
 or trains (chief). Hosts other than the first wait for the master's result over the coordination channel.
 """
 
@@ -12,13 +12,15 @@ import sys
 import time
 from pathlib import Path
 
-from train_container.contract import EVAL_CHANNEL, VALIDATION_CHANNEL, TrainingEnv
+from train_container import datasets
+from train_container.contract import EVAL_CHANNEL, TRAIN_CHANNEL, VALIDATION_CHANNEL, TrainingEnv
+from train_container.distributed.children import stop_child
 from train_container.distributed.coordination import MasterCoordinator, follow_master
 from train_container.distributed.failure import DistributedFailure
-from train_container.distributed.horovod_launch import RANK_PROGRAM, WAIT_FOR_HOSTS_SECONDS
 from train_container.distributed.tf_config import Task, parameter_server_tasks, parameter_server_tf_config
 from train_container.distributed.topology import Topology, build_topology
 from train_container.errors import TrainingError
+from train_container.launchers.mpi import TRAIN_PROGRAM, WAIT_FOR_HOSTS_SECONDS
 from train_container.stopping import StopRequest
 
 POLL_SECONDS = 1.0
@@ -27,7 +29,7 @@ STOP_GRACE_SECONDS = 30
 
 def task_command(topology: Topology, task: Task) -> list[str]:
     """`env TF_CONFIG=... python -c <train>`: the task's role travels in its command, not our environment."""
-    return ["env", f"TF_CONFIG={parameter_server_tf_config(topology, task)}", sys.executable, *RANK_PROGRAM]
+    return ["env", f"TF_CONFIG={parameter_server_tf_config(topology, task)}", sys.executable, *TRAIN_PROGRAM]
 
 
 def launch(settings: TrainingEnv) -> int:
@@ -46,7 +48,7 @@ def launch(settings: TrainingEnv) -> int:
         return _lead(topology, servers, settings.failure_file)
     finally:
         for process in servers.values():
-            _stop(process)
+            stop_child(process)
 
 
 def check_step_counts(settings: TrainingEnv) -> None:
@@ -62,6 +64,11 @@ def check_step_counts(settings: TrainingEnv) -> None:
             "detect the end of an epoch when workers read the data"
         )
     evaluated = [name for name in (VALIDATION_CHANNEL, EVAL_CHANNEL) if settings.channel(name) is not None]
+    train = settings.channel(TRAIN_CHANNEL)
+    if VALIDATION_CHANNEL not in evaluated and train is not None:
+        arrays = datasets.find_arrays(train.name, train.path)
+        if arrays is not None and arrays.held_out is not None:  # numpy_input.resolve validates on that pair
+            evaluated.insert(0, f"{VALIDATION_CHANNEL} ({arrays.held_out}_* arrays of '{train.name}')")
     if evaluated and hp.validation_steps is None:
         raise TrainingError(
             f"distribution=parameter_server needs the validation_steps hyperparameter with the "
@@ -98,11 +105,7 @@ def _supervise(chief, servers, coordinator: MasterCoordinator | None, failure_fi
             coordinator.lost_reason if coordinator is not None else None,
         )
         if stop.requested or problem:
-            chief.terminate()
-            try:
-                chief.wait(STOP_GRACE_SECONDS)
-            except subprocess.TimeoutExpired:
-                chief.kill()
+            stop_child(chief, STOP_GRACE_SECONDS)
             if problem:
                 raise DistributedFailure(f"parameter server job failed: {problem}")
         time.sleep(POLL_SECONDS)
@@ -122,13 +125,3 @@ def _first_line(path: Path) -> str:
 def _start(topology: Topology, task: Task) -> subprocess.Popen:
     print(f"starting {task.type} {task.index} on {topology.current_host}", flush=True)
     return subprocess.Popen(task_command(topology, task), stdin=subprocess.DEVNULL)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
