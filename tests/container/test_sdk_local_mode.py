@@ -283,12 +283,14 @@ def test_model_trainer_distributed_mpi_runs_a_horovod_script_in_our_image(
                                 source=(source, "hvd_keras.py"))  # fmt: skip
     argv += ["--mpi-processes-per-host", "2", "--network-interface", "eth0", "--instance-count", str(instances)]
     argv += options
+    ended = "--- containers: not inspected"
     try:
         run = runner.run_driver(argv, sdk_env, work / "result.json", TRAIN_TIMEOUT_SECONDS)
+        ended = runner.describe_containers_under(root)
     finally:
         runner.compose_down(root / "docker-compose.yaml")
         runner.remove_containers_under(root)
-    assert run.returncode == 0, run.describe()
+    assert run.returncode == 0, run.describe() + "\n" + ended
     assert "Running MPI Driver" in run.log, run.describe()  # the SDK's driver, not our entrypoint
     mpirun = r"Executing command: mpirun .*-np 2 .*btl_tcp_if_include eth0 .*-m mpi4py"
     assert re.search(mpirun, run.log), run.describe()

@@ -118,15 +118,37 @@ def compose_down(compose_file: Path) -> None:
         )  # fmt: skip
 
 
-def remove_containers_under(root: Path) -> None:
-    """Remove compose containers whose project lives under `root` (what a failed or killed run left)."""
+def _containers_under(root: Path) -> list[str]:
+    """IDs of the compose containers whose project lives under `root`."""
     label = "com.docker.compose.project.working_dir"
     listed = subprocess.run(
         ["docker", "ps", "-a", "--filter", f"label={label}", "--format", f'{{{{.ID}}}} {{{{.Label "{label}"}}}}'],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     prefix = str(root.resolve())
-    ids = [line.split(" ", 1)[0] for line in listed.stdout.splitlines() if line.partition(" ")[2].startswith(prefix)]
+    return [line.split(" ", 1)[0] for line in listed.stdout.splitlines() if line.partition(" ")[2].startswith(prefix)]
+
+
+def describe_containers_under(root: Path) -> str:
+    """How each container of the run ended (exit code, OOM kill, times) and the kernel's OOM lines: what a failed
+    multi-container run needs to say who stopped whom (compose aborts every container when one exits)."""
+    ids = _containers_under(root)
+    state = "{{.Name}}: exit {{.State.ExitCode}}, OOMKilled {{.State.OOMKilled}}, error '{{.State.Error}}', "
+    state += "started {{.State.StartedAt}}, finished {{.State.FinishedAt}}"
+    lines = ["--- containers"]
+    if ids:
+        inspected = subprocess.run(["docker", "inspect", "--format", state, *ids], capture_output=True, text=True,
+                                   check=False)  # fmt: skip
+        lines.append(inspected.stdout.strip() or inspected.stderr.strip())
+    kernel = subprocess.run(["dmesg"], capture_output=True, text=True, check=False)
+    oom = [line for line in kernel.stdout.splitlines() if "oom" in line.lower() or "killed process" in line.lower()]
+    lines.append("kernel OOM lines: " + ("\n".join(oom[-10:]) if oom else "none"))
+    return "\n".join(lines)
+
+
+def remove_containers_under(root: Path) -> None:
+    """Remove compose containers whose project lives under `root` (what a failed or killed run left)."""
+    ids = _containers_under(root)
     if ids:
         subprocess.run(["docker", "rm", "-f", *ids], capture_output=True, timeout=120, check=False)
 
