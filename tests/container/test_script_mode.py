@@ -10,8 +10,8 @@ import uuid
 import pytest
 
 from tests.integration.train import script_jobs
-from tests.support import processes
 from tests.support.docker import docker_run
+from tests.support.moto import threaded_moto
 
 USER_HPS = {"epochs": 2, "batch-size": 64, "learning-rate": 0.005, "model_dir": "s3://bucket/job/model"}
 CODE = "/opt/ml/code"
@@ -64,15 +64,8 @@ def test_a_script_in_opt_ml_code_trains_and_saves_a_numbered_model(train_image, 
 
 @pytest.fixture
 def moto_s3():
-    from moto.server import ThreadedMotoServer
-
-    port = processes.free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    with threaded_moto() as url:
+        yield url
 
 
 def test_a_script_from_an_s3_sourcedir_tarball(train_image, mnist, tmp_path, moto_s3):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.container.test_multihost import HOSTS, JOB_TIMEOUT_SECONDS, Cluster
+from tests.container.test_multihost import HOSTS, Cluster, run_to_end
 from tests.integration.train import script_jobs
 
 CODE = "/opt/ml/code"
@@ -46,14 +46,6 @@ def script_cluster(train_image, tmp_path):
     yield make
     for cluster in made:
         cluster.down()
-
-
-def run_to_end(cluster: ScriptCluster) -> dict[str, int]:
-    cluster.up()
-    codes = {host: cluster.wait(host, JOB_TIMEOUT_SECONDS) for host in HOSTS}
-    for host in HOSTS:
-        print(f"--- {host} (exit {codes[host]})\n{cluster.logs(host)[-3000:]}")
-    return codes
 
 
 def test_horovod_keras_script_across_two_containers(script_cluster):

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import requests
 
-from tests.integration.scripts.moto_server import ACCOUNT, REGION
-from tests.support.processes import free_port
+from tests.integration.scripts.moto_server import ACCOUNT, REGION, client_env
+from tests.support.moto import threaded_moto
 
 
 @dataclass
@@ -24,15 +24,7 @@ class LiveMoto:
     scripts: dict[tuple[str, str], list[dict] | Callable[[], dict]] = field(default_factory=dict)
 
     def client_env(self) -> dict[str, str]:
-        return {
-            "AWS_ENDPOINT_URL": self.url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_REGION": REGION,
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_CONFIG_FILE": "/dev/null",
-            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-        }
+        return client_env(self.url)
 
     @property
     def backend(self):
@@ -98,22 +90,18 @@ def _install(live: LiveMoto, monkeypatch) -> None:
 
 @contextlib.contextmanager
 def live_moto(monkeypatch) -> Iterator[LiveMoto]:
-    from moto.server import ThreadedMotoServer
     from sagemaker.core.utils.utils import SageMakerClient
 
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    live = LiveMoto(url=f"http://127.0.0.1:{port}")
-    try:
-        requests.post(f"{live.url}/moto-api/reset", timeout=10).raise_for_status()
-        for name, value in live.client_env().items():
-            monkeypatch.setenv(name, value)
-        for name in ("SAGEMAKER_ROLE_ARN", "BYOC_REGISTRY", "AWS_PROFILE", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"):
-            monkeypatch.delenv(name, raising=False)
-        SageMakerClient.reset()  # sagemaker-core caches its client (and so the endpoint URL) per region
-        _install(live, monkeypatch)
-        yield live
-    finally:
-        SageMakerClient.reset()
-        server.stop()
+    with threaded_moto() as url:
+        live = LiveMoto(url=url)
+        try:
+            requests.post(f"{live.url}/moto-api/reset", timeout=10).raise_for_status()
+            for name, value in live.client_env().items():
+                monkeypatch.setenv(name, value)
+            for name in ("SAGEMAKER_ROLE_ARN", "BYOC_REGISTRY", "AWS_PROFILE", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"):
+                monkeypatch.delenv(name, raising=False)
+            SageMakerClient.reset()  # sagemaker-core caches its client (and so the endpoint URL) per region
+            _install(live, monkeypatch)
+            yield live
+        finally:
+            SageMakerClient.reset()

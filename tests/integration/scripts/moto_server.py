@@ -24,6 +24,20 @@ ACCOUNT = "123456789012"  # moto's default account
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/byoc-sagemaker"
 
 
+def client_env(url: str) -> dict[str, str]:
+    """Variables that point boto3 (and everything built on it) at the moto server at `url`, with fake
+    credentials and no user AWS config."""
+    return {
+        "AWS_ENDPOINT_URL": url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+    }
+
+
 @dataclass
 class MotoServer:
     process: ManagedProcess
@@ -31,16 +45,7 @@ class MotoServer:
     recording: Path
 
     def client_env(self) -> dict[str, str]:
-        """Variables that point boto3 (and everything built on it) at this server, with fake credentials."""
-        return {
-            "AWS_ENDPOINT_URL": self.url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_REGION": REGION,
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_CONFIG_FILE": "/dev/null",
-            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-        }
+        return client_env(self.url)
 
     def reset(self) -> None:
         requests.post(f"{self.url}/moto-api/reset", timeout=10).raise_for_status()

@@ -16,6 +16,7 @@ import pytest
 from tests.integration.train import script_jobs
 from tests.integration.train.conftest import REPO_ROOT, TRAIN_TIMEOUT_SECONDS, run_train, train_env
 from tests.support import processes
+from tests.support.moto import threaded_moto
 
 pytestmark = pytest.mark.slow  # real `train` processes running user scripts, ~100 s each
 
@@ -65,15 +66,8 @@ def test_script_from_a_local_tarball(mnist, tmp_path):
 
 @pytest.fixture
 def moto_s3():
-    from moto.server import ThreadedMotoServer
-
-    port = processes.free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    with threaded_moto() as url:
+        yield url
 
 
 def upload(endpoint, archive, key="job/source/sourcedir.tar.gz"):
