@@ -3,7 +3,9 @@
 - real shards: scikit-learn's digits through `scripts.digits` and `scripts.prepare_data` (the user's path);
 - an `/opt/ml`-shaped tree whose `train` channel links those shards `copies` times ("a few thousand" records);
 - the project's CNN exported by `train_container.export` (what training hands to serving; weights untrained,
-  which changes nothing about speed).
+  which changes nothing about speed);
+- a dense model on 784 floats (seed 001's `predictor.predict(numpy_array)` of a flattened 28x28 grey image), with
+  a second signature taking that image as uint8 pixels, so the same request can come as JSON or as a PNG.
 Run as `python -m bench.fixtures` by bench/run.py before the benchmarks (it imports TensorFlow).
 """
 
@@ -21,6 +23,8 @@ from tests.support.sm_tree import make_sm_tree
 SPLITS = ("train", "validation", "eval")
 ENCODED, RAW = "encoded", "raw"  # the train channel's record layout: ours (PNG) or seed 004's raw CHW bytes
 MODEL_NAME = "model"
+DENSE_SIDE = 28  # the dense model takes DENSE_SIDE**2 floats (serving_default) or a grey image (IMAGE_SIGNATURE)
+IMAGE_SIGNATURE = "image"
 
 
 def shards_dir(config: BenchConfig) -> Path:
@@ -33,6 +37,10 @@ def sm_root(config: BenchConfig) -> Path:
 
 def model_base(config: BenchConfig) -> Path:
     return config.work_dir / "model"
+
+
+def dense_model_base(config: BenchConfig) -> Path:
+    return config.work_dir / "dense-model"
 
 
 def all_shards(config: BenchConfig) -> list[Path]:
@@ -133,12 +141,41 @@ def export_cnn(config: BenchConfig) -> Path:
     return base
 
 
+def export_dense(config: BenchConfig) -> Path:
+    """Dense 128 -> softmax 10 on `x` float32 [-1, 784]; signature `image` feeds it uint8 [-1, 28, 28] / 255."""
+    base = dense_model_base(config)
+    if (base / "1" / "saved_model.pb").is_file():
+        return base
+    import tensorflow as tf
+    import tf_keras
+
+    tf_keras.utils.set_random_seed(0)
+    pixels = tf_keras.Input(shape=(DENSE_SIDE * DENSE_SIDE,), dtype="float32", name="x")
+    hidden = tf_keras.layers.Dense(128, activation="relu")(pixels)
+    model = tf_keras.Model(pixels, tf_keras.layers.Dense(10, activation="softmax")(hidden))
+
+    @tf.function(input_signature=[tf.TensorSpec([None, DENSE_SIDE * DENSE_SIDE], tf.float32, name="x")])
+    def serve(x):
+        return {"probabilities": model(x, training=False)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None, DENSE_SIDE, DENSE_SIDE], tf.uint8, name="image")])
+    def serve_image(image):
+        floats = tf.reshape(tf.cast(image, tf.float32) / 255.0, [-1, DENSE_SIDE * DENSE_SIDE])
+        return {"probabilities": model(floats, training=False)}
+
+    shutil.rmtree(base, ignore_errors=True)
+    signatures = {"serving_default": serve, IMAGE_SIGNATURE: serve_image}
+    tf.saved_model.save(model, str(base / "1"), signatures=signatures)
+    return base
+
+
 def main(argv: list[str]) -> int:
     """`python -m bench.fixtures [ROWS_JSON]`: the rows file (empty list) tells bench/run.py it worked."""
     config = load()
     config.work_dir.mkdir(parents=True, exist_ok=True)
     prepare_shards(config)
     export_cnn(config)
+    export_dense(config)
     if len(argv) > 1:
         save_rows([], Path(argv[1]))
     print(f"fixtures ready under {config.work_dir}")

@@ -3,7 +3,7 @@
     python -m bench.loadgen SPEC_JSON RESULT_JSON
 
 SPEC: {"mode": "latency"|"throughput", "count": N, "rounds": R, "concurrency": C, "warmup": true|false,
-       "targets": {name: {"kind": "http", "host", "port", "path", "body_file", "content_type"}
+       "targets": {name: {"kind": "http", "host", "port", "path", "body_file", "content_type", ["headers"]}
                         | {"kind": "grpc", "target", "request_file"}}}
 latency: N sequential requests per target per round, targets interleaved; returns every latency (s).
 throughput: N requests per target per round over C threads (one connection each); returns requests/s per round.
@@ -30,7 +30,7 @@ class RequestFailed(RuntimeError):
 
 def http_sender(spec: dict) -> Callable[[], Callable[[], None]]:
     body = Path(spec["body_file"]).read_bytes()
-    headers = {"Content-Type": spec["content_type"], "Accept": "application/json"}
+    headers = {"Content-Type": spec["content_type"], "Accept": "application/json", **spec.get("headers", {})}
 
     def connect() -> Callable[[], None]:
         connection = http.client.HTTPConnection(spec["host"], spec["port"], timeout=TIMEOUT_SECONDS)

@@ -2,7 +2,9 @@
 
 One supervisor serves the project's CNN (exported by the train path); the load comes from bench.loadgen, a
 separate process. P3/P4 compare `/invocations` with a direct gRPC Predict of the same decoded tensor against
-the same TF Serving; P6 compares PNG bodies with TFS-REST JSON `instances` through the proxy; P5 compares a
+the same TF Serving; P6 compares PNG bodies with TFS-REST JSON `instances` through the proxy, and P6b-P6e the
+JSON ones with PNG for two workloads (the CNN's 32x32x3 uint8 image; 784 floats to a dense model, whose PNG is the
+same 28x28 grey image through its `image` signature), in img/s and in the proxy's CPU per request; P5 compares a
 256-record TFRecord request with calling the SavedModel in this process on the same decoded batch.
 """
 
@@ -25,6 +27,7 @@ from bench.config import BenchConfig
 from bench.cpu import per_call, self_cpu_seconds
 from bench.results import Row
 from bench.stats import interleave, median, paired_ratio, percentile, rate
+from serve_container.custom_attributes import HEADER
 from tests.support.serving import build_slim_protos, serve_env, start_serve
 
 SERVE_SETTINGS = {"BYOC_LOG_LEVEL": "WARNING"}  # per-request INFO logs would be measured too
@@ -56,6 +59,14 @@ def write_payloads(config: BenchConfig, folder: Path) -> dict:
     batch = np.stack([np.asarray(Image.open(io.BytesIO(png)).convert("RGB")) for png in pngs])
     (folder / "one.png").write_bytes(pngs[0])
     (folder / "one.json").write_text(json.dumps({"instances": batch[:1].tolist()}))
+    # The dense model's instance: the first digit as 28x28 grey, a PNG or 784 floats in [0, 1] (as a client
+    # holding a float32 array sends it: json.dumps(array.tolist()))
+    grey = Image.open(io.BytesIO(pngs[0])).convert("L").resize((fixtures.DENSE_SIDE,) * 2)
+    buffer = io.BytesIO()
+    grey.save(buffer, format="PNG")
+    (folder / "grey.png").write_bytes(buffer.getvalue())
+    floats = (np.asarray(grey, dtype=np.float32) / 255).reshape(1, -1)
+    (folder / "floats.json").write_text(json.dumps({"instances": floats.tolist()}))
     request = predict_pb2.PredictRequest()
     request.model_spec.name = fixtures.MODEL_NAME
     request.model_spec.signature_name = "serving_default"
@@ -71,9 +82,13 @@ def run_loadgen(served, folder: Path, mode: str, targets: list[str], count: int,
                 warmup=True):  # fmt: skip
     port = int(served.env["SAGEMAKER_BIND_TO_PORT"])
     http_target = {"kind": "http", "host": "127.0.0.1", "port": port, "path": "/invocations"}
+    image_signature = {HEADER: f"tfs-signature-name={fixtures.IMAGE_SIGNATURE}"}
     catalogue = {
         "proxy_png": {**http_target, "body_file": str(folder / "one.png"), "content_type": "image/png"},
         "proxy_json": {**http_target, "body_file": str(folder / "one.json"), "content_type": "application/json"},
+        "dense_png": {**http_target, "body_file": str(folder / "grey.png"), "content_type": "image/png",
+                      "headers": image_signature},
+        "dense_json": {**http_target, "body_file": str(folder / "floats.json"), "content_type": "application/json"},
         "grpc": {"kind": "grpc", "target": f"127.0.0.1:{served.env['BYOC_TFS_GRPC_PORT']}",
                  "request_file": str(folder / "one.grpc")},
     }  # fmt: skip
@@ -221,9 +236,50 @@ def measure(config: BenchConfig) -> list[Row]:
                     note=f"one image per request; PNG {os.path.getsize(folder / 'one.png')} B vs JSON "
                     f"{json_bytes} B per image")
             )  # fmt: skip
+            rows += json_rows(config, served, folder, "32x32x3 uint8 image", "proxy_json", "proxy_png", result)
     finally:
         served.process.stop(grace=35)
+    if "p6" in config.only:
+        dense = start_serve(serve_env(slim, wrapper, fixtures.dense_model_base(config), work / "run-dense",
+                                      **SERVE_SETTINGS), work / "serve-dense.log")  # fmt: skip
+        try:
+            dense.wait_ping(200)
+            rows += json_rows(config, dense, work / "payloads", "784 floats (dense model)", "dense_json", "dense_png")
+        finally:
+            dense.process.stop(grace=35)
     return rows
+
+
+JSON_ROW_IDS = {"proxy_json": ("P6b", "P6d"), "dense_json": ("P6c", "P6e")}
+
+
+def json_rows(config: BenchConfig, served, folder: Path, workload: str, json_target: str, png_target: str,
+              result: dict | None = None) -> list[Row]:  # fmt: skip
+    """img/s and the proxy's CPU per request, one instance per request, JSON `instances` vs the same as a PNG."""
+    sizes = config.sizes
+    if result is None:
+        result = run_loadgen(served, folder, "throughput", [json_target, png_target], sizes.throughput_requests,
+                             sizes.throughput_rounds, sizes.concurrency)  # fmt: skip
+    count = sizes.throughput_requests
+    cpu = {target: per_call(served.process.pid, count, lambda t=target: run_loadgen(
+               served, folder, "throughput", [t], count, 1, sizes.concurrency, warmup=False))
+           for target in (json_target, png_target)}  # fmt: skip
+    spec = {"proxy_json": "one.json", "dense_json": "floats.json", "proxy_png": "one.png", "dense_png": "grey.png"}
+    size = {t: os.path.getsize(folder / spec[t]) for t in (json_target, png_target)}
+    rate_id, cpu_id = JSON_ROW_IDS[json_target]
+    return [
+        Row(id=rate_id, what=f"img/s at {sizes.concurrency} clients, {workload}: JSON `instances` vs PNG body",
+            unit="img/s", ours=median(result[json_target]), reference=median(result[png_target]),
+            paired_ratio=paired_ratio(result, json_target, png_target),
+            note=f"one instance per request, JSON {size[json_target]} B vs PNG {size[png_target]} B; "
+            f"{sizes.throughput_requests} requests per round, {sizes.throughput_rounds} rounds"),
+        Row(id=cpu_id, what=f"proxy CPU per request, {workload}: JSON `instances` vs PNG body", unit="ms",
+            ours=cpu[json_target].proxy_ms, reference=cpu[png_target].proxy_ms,
+            note=f"CPU time of the gunicorn processes over {count} requests at {sizes.concurrency} clients "
+            f"(psutil, as P4b); the difference, {cpu[json_target].proxy_ms - cpu[png_target].proxy_ms:.2f} ms, is "
+            f"what JSON costs over PNG (parse, arrays, the larger body); TF Serving {cpu[json_target].tfs_ms:.2f} "
+            f"ms (JSON) / {cpu[png_target].tfs_ms:.2f} ms (PNG)"),
+    ]  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ COPY pyproject.toml README.md /opt/byoc/src/
 COPY serve_container/ /opt/byoc/src/serve_container/
 RUN python3 -m pip install --no-cache-dir --no-deps /opt/byoc/src \
  && rm -rf /opt/byoc/src \
- && python3 -c "import flask, gunicorn, serve_container, tensorflow_serving.apis.prediction_service_pb2_grpc, tensorflow_serving.apis.model_service_pb2_grpc, tensorflow.core.example.example_pb2" \
+ && python3 -c "import flask, gunicorn, orjson, serve_container, tensorflow_serving.apis.prediction_service_pb2_grpc, tensorflow_serving.apis.model_service_pb2_grpc, tensorflow.core.example.example_pb2" \
  && python3 /opt/byoc/check_no_tensorflow.py \
  && command -v serve \
  && tensorflow_model_server --version

@@ -7,7 +7,6 @@ Optional hooks wrap the two ends.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import threading
 import time
@@ -17,7 +16,7 @@ import numpy as np
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from serve_container import decoders, encoders
+from serve_container import decoders, encoders, jsontext
 from serve_container.contract import MB, Settings, load_settings
 from serve_container.custom_attributes import HEADER, TARGET_MODEL_HEADER, Route, parse_route
 from serve_container.decoders import examples as example_bodies
@@ -35,7 +34,7 @@ _READ_CHUNK = 1024 * 1024
 
 
 def _json_response(payload, status: int = 200) -> Response:
-    return Response(json.dumps(payload), status=status, mimetype="application/json")
+    return Response(jsontext.dumps(payload), status=status, mimetype="application/json")
 
 
 def read_body(limit: int) -> bytes:
@@ -93,7 +92,7 @@ def tfs_json_fields(result) -> tuple[str | None, bool]:
     payload = result
     if isinstance(result, (str, bytes)):
         try:
-            payload = json.loads(result)
+            payload = jsontext.loads(result)
         except (ValueError, RecursionError):
             return None, False
     if not isinstance(payload, dict):
@@ -110,7 +109,7 @@ def hook_inputs(result, signature: Signature) -> dict[str, np.ndarray]:
     if isinstance(result, dict) and result and all(isinstance(v, np.ndarray) for v in result.values()):
         return result
     if isinstance(result, (dict, list)):
-        result = json.dumps(result)
+        result = jsontext.dumps(result)
     if isinstance(result, str):
         result = result.encode("utf-8")
     if not isinstance(result, bytes):
@@ -278,7 +277,7 @@ class Service:
 
 def _failed(error: ServingError) -> TfsResponse:
     # As the DLC's requests.post would: an output_handler sees TF Serving's status and REST error body.
-    return TfsResponse(json.dumps({"error": error.message}).encode(), error.status)
+    return TfsResponse(jsontext.dumps({"error": error.message}), error.status)
 
 
 def _catalog(settings: Settings):
@@ -381,7 +380,7 @@ def _multi_model_routes(app: Flask, service: Service, manager: MultiModelManager
     @app.post("/models")
     def load_model():
         try:
-            body = json.loads(read_body(MB))
+            body = jsontext.loads(read_body(MB))
         except ValueError:
             raise BadRequest('POST /models needs a JSON body {"model_name": ..., "url": ...}') from None
         if not isinstance(body, dict) or not isinstance(body.get("model_name"), str) or not isinstance(

@@ -9,12 +9,12 @@ from __future__ import annotations
 import base64
 import csv
 import io
-import json
 from pathlib import Path
 
 import numpy as np
 
 from serve_container.errors import BadRequest, NotAcceptable, UpstreamError
+from serve_container.jsontext import dumps
 
 ENCODINGS = ("application/json", "application/jsonlines", "text/csv")
 _ACCEPT_ALIASES = {
@@ -112,8 +112,8 @@ def encode_columnar(outputs: dict[str, np.ndarray]) -> bytes:
     """TF Serving REST's answer to a columnar (`inputs`) request: `outputs`, one value or a dict of them."""
     if len(outputs) == 1:
         (array,) = outputs.values()
-        return json.dumps({"outputs": _jsonable(array)}).encode()
-    return json.dumps({"outputs": {name: _jsonable(a) for name, a in sorted(outputs.items())}}).encode()
+        return dumps({"outputs": _jsonable(array)})
+    return dumps({"outputs": {name: _jsonable(a) for name, a in sorted(outputs.items())}})
 
 
 def encode(media_type: str, outputs: dict[str, np.ndarray], labels=None, top_k: int = 0) -> bytes:
@@ -131,10 +131,10 @@ def encode(media_type: str, outputs: dict[str, np.ndarray], labels=None, top_k: 
         body = {"predictions": rows}
         if top is not None:
             body["top_k"] = top
-        return json.dumps(body).encode()
+        return dumps(body)
     if top is not None:
         rows = [{"prediction": row, "top_k": t} for row, t in zip(rows, top, strict=True)]
-    return "".join(json.dumps(row) + "\n" for row in rows).encode()
+    return b"".join(dumps(row) + b"\n" for row in rows)
 
 
 def encode_results(media_type: str, method: str, results: list) -> bytes:
@@ -144,9 +144,9 @@ def encode_results(media_type: str, method: str, results: list) -> bytes:
     if method == "classify":
         results = [[[label, score] for label, score in classes] for classes in results]
     if media_type == "application/json":
-        return json.dumps({"results": results}).encode()
+        return dumps({"results": results})
     if media_type == "application/jsonlines":
-        return "".join(json.dumps(item) + "\n" for item in results).encode()
+        return b"".join(dumps(item) + b"\n" for item in results)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     for item in results:

@@ -15,7 +15,6 @@ import contextlib
 import dataclasses
 import importlib.util
 import io
-import json
 import os
 import sys
 import threading
@@ -25,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from serve_container import jsontext
 from serve_container.errors import HookError
 
 # Same fields, same order as the DLC's tfs_utils.Context, so user code written for it keeps working.
@@ -48,7 +48,7 @@ class TfsResponse:
         return self.content.decode("utf-8")
 
     def json(self) -> Any:
-        return json.loads(self.content)
+        return jsontext.loads(self.content)
 
 
 @dataclasses.dataclass(frozen=True)

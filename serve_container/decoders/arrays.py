@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from itertools import chain
 
 import numpy as np
 
@@ -32,9 +33,34 @@ def _b64_strings(values, where: str) -> np.ndarray:
     return out
 
 
+def rectangular(values) -> np.ndarray | None:
+    """np.asarray(values) for JSON's nested lists of numbers, ~2x faster: numpy's own walk costs ~0.2 us per list
+    (a 32x32x3 image is 1,024 of them), so flatten level by level, then let numpy pick the dtype from the numbers
+    as np.asarray would. None when the lists are not a non-empty rectangular array of numbers (np.asarray then
+    gives the array or the error, as before)."""
+    if type(values) is not list:
+        return None
+    level, shape = values, [len(values)]
+    try:
+        while level and type(level[0]) is list:
+            width = len(level[0])
+            if len(shape) == 32 or set(map(len, level)) != {width}:  # deeper than numpy goes, or ragged
+                return None
+            # A string or object among lists adds its characters or keys: strings, refused below.
+            level = list(chain.from_iterable(level))
+            shape.append(width)
+        if not level:
+            return None
+        array = np.array(level)
+    except (TypeError, ValueError):  # a number among lists, or a list among numbers
+        return None
+    return array.reshape(shape) if array.ndim == 1 and array.dtype.kind in "biuf" else None
+
+
 def _numeric(values, spec: TensorSpec, where: str) -> np.ndarray:
     try:
-        array = np.asarray(values)
+        array = rectangular(values)
+        array = np.asarray(values) if array is None else array
     except ValueError as exc:  # ragged nesting
         raise BadRequest(f"{where}: values are not a regular (rectangular) array: {exc}") from None
     if array.dtype.kind not in "biuf":

@@ -14,11 +14,11 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
-import json
 import math
 
 from google.protobuf.message import DecodeError
 
+from serve_container import jsontext
 from serve_container.decoders import tfrecord
 from serve_container.errors import BadRequest, UnsupportedMediaType
 from serve_container.protos import example_pb2
@@ -109,7 +109,7 @@ def examples_from_json(payload) -> ExampleInput:
 
 def _parse(text, where: str):
     try:
-        return json.loads(text)
+        return jsontext.loads(text)
     except (UnicodeDecodeError, ValueError) as exc:
         raise BadRequest(f"{where}: invalid JSON: {exc}") from None
     except RecursionError:

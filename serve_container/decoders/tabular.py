@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 
+from serve_container import jsontext
 from serve_container.decoders.arrays import conform
 from serve_container.errors import BadRequest
 from serve_container.signature import Signature
@@ -17,7 +18,7 @@ _SEVERAL_VALUES = object()  # what _parse_json returns for "{...} {...}" when th
 
 def _parse_json(text: bytes | str, where: str, several_ok: bool = False):
     try:
-        return json.loads(text)
+        return jsontext.loads(text)
     except json.JSONDecodeError as exc:
         if several_ok and exc.msg == "Extra data":
             return _SEVERAL_VALUES
@@ -104,8 +105,11 @@ def decode_json(body: bytes, signature: Signature) -> dict[str, np.ndarray]:
 
 def json_signature_name(body: bytes) -> str | None:
     """The TFS REST `signature_name` field, if the body is a JSON object carrying one."""
+    if b"signature_name" not in body and b"\\" not in body and b"\0" not in body:
+        # Not even spelt with escapes, nor in UTF-16/32 (which json.loads detects): skip parsing the body twice.
+        return None
     try:
-        payload = json.loads(body)
+        payload = jsontext.loads(body)
     except (UnicodeDecodeError, ValueError, RecursionError):
         return None
     name = payload.get("signature_name") if isinstance(payload, dict) else None
