@@ -10,6 +10,7 @@ epoch and never cached. Which features hold the image and label is decided once 
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import logging
 import time
 from pathlib import Path
@@ -27,9 +28,14 @@ from train_container.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-# `cache=auto` keeps the serialized records in RAM when they fit well within the container's memory
-# (the model, TF and the shuffle buffer need the rest): it saves the file reads of later epochs.
+# `cache=auto` keeps in RAM what fits well within the container's memory (the model and TF need the rest): the
+# decoded images, so later epochs skip PNG/JPEG decoding, or else the serialized records, which saves the reads.
 CACHE_MEMORY_FRACTION = 0.25
+NO_CACHE, RECORD_CACHE, DECODED_CACHE = "none", "records", "decoded"
+# The mean record size is measured on the first records of the first file, at least this many bytes of them
+# (a gzip reader reads ahead ~128 KiB, which this keeps small against the sample).
+SAMPLE_BYTES = 4 << 20
+_CACHE_HOLDS = {NO_CACHE: "nothing", RECORD_CACHE: "the serialized records", DECODED_CACHE: "the decoded images"}
 AUTOTUNE = tf.data.AUTOTUNE
 PIPE_WAIT_SECONDS = 60.0
 _SIZE_HYPERPARAMETERS = ("image_size", "image_height", "image_width")
@@ -122,12 +128,36 @@ def _record_dataset(files: RecordFiles) -> tf.data.Dataset:
     return pairs.flat_map(lambda path, kind: tf.data.TFRecordDataset(path, compression_type=kind))
 
 
-def should_cache(settings: TrainingEnv, shards: list[Path]) -> bool:
-    mode = settings.hyperparameters.cache
-    if mode != "auto":
-        return mode == "memory"
-    size = sum(p.stat().st_size for p in shards)
-    return size <= settings.memory_bytes * CACHE_MEMORY_FRACTION
+def estimated_record_count(files: RecordFiles) -> int:
+    """Records in all files, from their sizes and the mean size of the first records of the first file (read
+    as stored: a gzip file's sample is measured in compressed bytes), so no shard beyond it is read."""
+    with open(files.paths[0], "rb") as raw:
+        stream = gzip.GzipFile(fileobj=raw) if files.compressions[0] == datasets.GZIP else raw
+        count = 0
+        for _ in iter_tfrecords(stream, verify=False):
+            count += 1
+            if raw.tell() >= SAMPLE_BYTES:
+                break
+        consumed = raw.tell()
+    total = sum(path.stat().st_size for path in files.paths)
+    return max(count, round(total * count / consumed)) if consumed else 0
+
+
+def cache_plan(settings: TrainingEnv, files: RecordFiles, training: bool) -> str:
+    """What the channel's dataset keeps in RAM after the first pass (`cache` hyperparameter): `memory` asks for
+    the decoded images; `auto` takes them when they (with a shuffle buffer of decoded images while training)
+    fit the budget, else the serialized records when those fit, else nothing."""
+    hp = settings.hyperparameters
+    if hp.cache == "none":
+        return NO_CACHE
+    if hp.cache == "memory":
+        return DECODED_CACHE
+    budget = settings.memory_bytes * CACHE_MEMORY_FRACTION
+    images = estimated_record_count(files)
+    held = images + (min(hp.shuffle_buffer, images) if training else 0)
+    if held * hp.image_height * hp.image_width * hp.image_channels <= budget:
+        return DECODED_CACHE
+    return RECORD_CACHE if sum(p.stat().st_size for p in files.paths) <= budget else NO_CACHE
 
 
 def make_dataset(
@@ -149,21 +179,17 @@ def make_dataset(
         return _finish(numpy_input.batches(settings, runtime, channel, training, schema), hp, training)
     if schema.encoding == datasets.FOLDER:
         return _finish(folder_input.batches(settings, runtime, channel, training, schema), hp, training)
+    plan = NO_CACHE
     if channel.input_mode == "Pipe":
-        records = pipe_records(channel, epoch)
+        records = pipe_records(channel, epoch)  # a new FIFO every epoch: nothing to cache
     else:
         files = list_records(channel)
         records = file_records(files, runtime.shard_index, runtime.shard_count, training, hp.seed)
-        if should_cache(settings, list(files.paths)):
+        plan = cache_plan(settings, files, training)
+        log.info("channel '%s': cache=%s keeps %s in memory after the first pass", channel.name, hp.cache,
+                 _CACHE_HOLDS[plan])  # fmt: skip
+        if plan == RECORD_CACHE:
             records = records.cache()
-    if training:
-        if hp.shuffle_buffer > 0:
-            # Shuffling serialized records is cheap, and they are what the cache holds.
-            records = records.shuffle(hp.shuffle_buffer, seed=hp.seed, reshuffle_each_iteration=True)
-        if hp.steps_per_epoch is not None:
-            records = records.repeat()
-    elif hp.validation_steps is not None:
-        records = records.repeat()
     # tf.distribute splits each batch across its replicas, so batch globally; Horovod's default
     # strategy has one replica per process and gets batch_size as is.
     batch_size = hp.batch_size * runtime.strategy.num_replicas_in_sync
@@ -171,8 +197,23 @@ def make_dataset(
     parse = batch_parser(
         schema, hp.image_height, hp.image_width, settings.num_classes, channel.name, hp.image_channels
     )
-    # Order in the results does not matter while training; evaluation keeps it reproducible.
-    dataset = records.batch(batch_size).map(parse, num_parallel_calls=AUTOTUNE, deterministic=not training)
+    if plan == DECODED_CACHE:
+        # Decoded once, in batches as below, then kept image by image: later epochs shuffle and batch from RAM.
+        # Order in the results does not matter while training; evaluation keeps it reproducible.
+        examples = records.batch(batch_size).map(parse, num_parallel_calls=AUTOTUNE, deterministic=not training)
+        examples = examples.unbatch().cache()
+    else:
+        examples = records  # serialized: shuffling them is cheap, and they are what a record cache holds
+    if training:
+        if hp.shuffle_buffer > 0:
+            examples = examples.shuffle(hp.shuffle_buffer, seed=hp.seed, reshuffle_each_iteration=True)
+        if hp.steps_per_epoch is not None:
+            examples = examples.repeat()
+    elif hp.validation_steps is not None:
+        examples = examples.repeat()
+    if plan == DECODED_CACHE:
+        return _finish(examples.batch(batch_size), hp, training)
+    dataset = examples.batch(batch_size).map(parse, num_parallel_calls=AUTOTUNE, deterministic=not training)
     return _finish(dataset, hp, training)
 
 

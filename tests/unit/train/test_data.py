@@ -175,16 +175,59 @@ def test_channel_without_tfrecords_is_a_data_error(sm_root):
         data.make_dataset(settings, single(), settings.channel("train"), training=True)
 
 
-def test_cache_decision(sm_root):
+def test_record_count_is_estimated_from_the_first_file_and_the_sizes(sm_root):
+    train = sm_root / "input" / "data" / "train"
+    write_shards(train, count=40, shards=4)
+    files = data.list_records(settings_for(sm_root).channel("train"))
+    assert abs(data.estimated_record_count(files) - 40) <= 4  # shards differ only in their images' bytes
+    for path in files.paths:  # the same records gzip-compressed: the sample is measured in compressed bytes
+        path.with_name(path.name + ".gz").write_bytes(gzip.compress(path.read_bytes()))
+        path.unlink()
+    gzipped = data.list_records(settings_for(sm_root).channel("train"))
+    assert set(gzipped.compressions) == {"GZIP"}
+    assert abs(data.estimated_record_count(gzipped) - 40) <= 4
+
+
+def test_cache_plan_follows_the_memory_budget(sm_root):
     write_shards(sm_root / "input" / "data" / "train", count=4, shards=1)
-    shards = data.list_shards(settings_for(sm_root).channel("train"))
-    size = shards[0].stat().st_size
-    auto = settings_for(sm_root, cache="auto")
-    roomy = dataclasses.replace(auto, memory_bytes=size * 100)
-    tight = dataclasses.replace(auto, memory_bytes=size * 3)
-    assert data.should_cache(roomy, shards) and not data.should_cache(tight, shards)
-    assert data.should_cache(settings_for(sm_root, cache="memory"), shards)
-    assert not data.should_cache(settings_for(sm_root, cache="none"), shards)
+    auto = settings_for(sm_root, cache="auto", shuffle_buffer=100)
+    files = data.list_records(auto.channel("train"))
+    image = SIZE * SIZE * 3
+    records = files.paths[0].stat().st_size
+    assert records < 4 * image  # PNGs: the serialized records are smaller than the decoded images
+
+    def plan(budget: int, training: bool = True) -> str:
+        memory = dataclasses.replace(auto, memory_bytes=int(budget / data.CACHE_MEMORY_FRACTION) + 1)
+        return data.cache_plan(memory, files, training)
+
+    # Training holds the 4 decoded images and a shuffle buffer of up to 4 more; evaluation the 4 alone.
+    assert plan(8 * image) == data.DECODED_CACHE
+    assert plan(8 * image - 2) == data.RECORD_CACHE
+    assert plan(4 * image, training=False) == data.DECODED_CACHE
+    assert plan(records - 2, training=False) == data.NO_CACHE
+    assert data.cache_plan(settings_for(sm_root, cache="memory"), files, True) == data.DECODED_CACHE
+    assert data.cache_plan(settings_for(sm_root, cache="none"), files, True) == data.NO_CACHE
+
+
+def test_decoded_cache_gives_the_same_examples_and_later_epochs_read_no_file(sm_root):
+    train = sm_root / "input" / "data" / "train"
+    expected = write_shards(train, count=22, shards=3)
+    plain = settings_for(sm_root, cache="none")
+    cached = settings_for(sm_root, cache="memory", shuffle_buffer=64)
+    reference_images, reference_labels = collect(data.make_dataset(plain, single(), plain.channel("train"), False))
+    dataset = data.make_dataset(cached, single(), cached.channel("train"), training=True)
+    first_images, first_labels = collect(dataset)  # the first pass decodes and fills the cache
+    for path in data.list_shards(cached.channel("train")):
+        path.unlink()  # a later epoch that read a file would fail now
+    second_images, second_labels = collect(dataset)
+    for images, labels in ((first_images, first_labels), (second_images, second_labels)):
+        seen = {index_of(image): int(label) for image, label in zip(images, labels, strict=True)}
+        assert seen == expected and len(images) == len(reference_images)
+        by_index = {index_of(image): image for image in reference_images}
+        for image in images:
+            np.testing.assert_array_equal(image, by_index[index_of(image)])
+    assert sorted(second_labels) == sorted(reference_labels)
+    assert [index_of(i) for i in first_images] != [index_of(i) for i in second_images]  # reshuffled per epoch
 
 
 def test_pipe_mode_reads_concatenated_records_from_the_epoch_fifo(sm_root):
