@@ -15,7 +15,7 @@ from pathlib import Path
 from dev.image_specs import read_env_file
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-BENCHMARKS = ("p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9")
+BENCHMARKS = ("p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9", "p10")
 
 
 class BenchConfigError(ValueError):

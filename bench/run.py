@@ -25,6 +25,7 @@ MODULES = {
     "bench.cold_start": ("p7",),
     "bench.docker_images": ("p8",),
     "bench.mme": ("p9",),
+    "bench.script_start": ("p10",),
 }
 NEEDS_FIXTURES = {"p1", "p2", "p3", "p4", "p5", "p6", "p7", "p9"}
 LOG_TAIL_CHARS = 1500

@@ -95,7 +95,7 @@ def test_cpu_accounting_rows_report_numbers(quick_run, benchmark):
 
 
 IMAGE_ENV = {"P7": "BYOC_SERVE_IMAGE", "P7b": "BYOC_SERVE_IMAGE", "P8 train": "BYOC_TRAIN_IMAGE",
-             "P8 serve": "BYOC_SERVE_IMAGE"}  # fmt: skip
+             "P8 serve": "BYOC_SERVE_IMAGE", "P10": "BYOC_TRAIN_IMAGE"}  # fmt: skip
 
 
 @pytest.mark.parametrize("benchmark", sorted(IMAGE_ENV))
