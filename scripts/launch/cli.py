@@ -232,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     _wait_args(flow, "the execution ends (implies --start)")
     flow.add_argument(
         "--local", action="store_true",
-        help="execute here, step by step, through the SDK's local mode (file:///abs/path workspace and input)",
+        help="execute here in the SDK's local pipeline mode (needs sagemaker-mlops; s3:// workspace, file:// input ok)",
     )  # fmt: skip
 
     register = sub.add_parser("register", help="model package (group) in the Model Registry")
@@ -530,7 +530,7 @@ def cmd_pipeline(args: argparse.Namespace, settings: Settings) -> int:
     )
     image = (lambda value: value) if args.local else check_ecr_image_uri  # local: any image Docker has
     spec = pipeline.PipelineSpec(
-        workspace=local_mode.check_uri(args.workspace, "--workspace", args.local),
+        workspace=check_workspace(args.workspace, args.local),
         raw_input=local_mode.check_uri(args.input, "--input", args.local),
         train_image=image(args.train_image),
         serve_image=image(args.serve_image),
@@ -556,15 +556,7 @@ def cmd_pipeline(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(definition, indent=2))
         return 0
     if args.local:
-        from scripts.launch import local_pipeline
-
-        try:
-            local_pipeline.run(definition, overrides, name, settings.region, _emit)
-        except local_pipeline.StepFailed as failed:
-            print(f"launch pipeline: local execution failed: {failed}", file=sys.stderr)
-            return 1
-        _emit("local execution Succeeded")
-        return 0
+        return _run_pipeline_locally(definition, overrides, name, settings)
     from scripts.launch import sagemaker_calls as calls
 
     create, update = pipeline.upsert_requests(
@@ -578,6 +570,28 @@ def cmd_pipeline(args: argparse.Namespace, settings: Settings) -> int:
     arn = calls.start_pipeline(pipeline.start_request(name, overrides), settings.region)
     _emit(f"started {arn}")
     return _wait(args, settings, "pipeline", arn) if args.wait else 0
+
+
+def check_workspace(workspace: str, local: bool) -> str:
+    """An S3 URI, with --local too: the SDK's local pipeline executor reads a property file (our evaluation.json)
+    from S3 only (sagemaker-mlops' LocalPipelineExecutor parses the output's URI as s3://)."""
+    if local and not workspace.startswith("s3://"):
+        raise ConfigError(
+            f"--workspace {workspace}: --local needs an s3:// workspace (the SDK's local pipeline mode reads "
+            "evaluation.json from S3: AWS S3, or an S3-compatible server through AWS_ENDPOINT_URL_S3)"
+        )
+    return check_s3_uri(workspace, "--workspace")
+
+
+def _run_pipeline_locally(definition: dict, overrides: dict[str, str], name: str, settings: Settings) -> int:
+    try:
+        from scripts.launch import sdk_pipeline
+    except ImportError as missing:  # the host venv: mlops cannot live next to the serving stack's gunicorn pin
+        raise ConfigError(
+            f"--local runs the pipeline in the SageMaker SDK's local pipeline mode, which needs sagemaker-mlops: "
+            f"pip install -e '.[launch,pipelines]' ({missing})"
+        ) from None
+    return sdk_pipeline.run_locally(definition, overrides, name, settings.region, _emit)
 
 
 def cmd_register(args: argparse.Namespace, settings: Settings) -> int:

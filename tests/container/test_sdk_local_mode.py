@@ -327,3 +327,84 @@ def test_v2_local_mode_runs_a_user_script_through_our_train(sdk_python, sdk_env,
     with tarfile.open(run.result["model_data"].removeprefix("file://")) as tar:
         names = tar.getnames()
     assert any(name.endswith("000000001/saved_model.pb") for name in names), names
+
+
+# `launch pipeline --local` in the SDK venv: sagemaker-mlops' LocalPipelineSession and LocalPipelineExecutor run our
+# definition (scripts/launch/sdk_pipeline.py), each job on the SDK's local engine.
+ADAPTER_CHECKS = Path(__file__).with_name("sdk_local") / "adapter_checks.py"
+PIPELINE_CLASSES = ("0", "1", "7")
+PIPELINE_BUCKET = "byoc-pipeline"  # in moto (sdk_env): the S3 the SDK's local pipeline mode reads evaluation.json from
+PIPELINE_TIMEOUT_SECONDS = 1500
+# Training is not bit-reproducible (weights are not seeded). With augmentation (the default) accuracy ranged
+# 0.77-1.0 over 9 runs of 6-20 epochs; without it, as the SDK tests above train, it passed 2 of 2 runs.
+PIPELINE_HYPERPARAMETERS = ("--hp", "epochs=12", "--hp", "batch_size=16", "--hp", "augment=false")
+
+
+def test_the_pipeline_adapter_checks_pass_against_the_real_sdk(sdk_python, sdk_env):
+    """adapter_checks.py, run by pytest inside the SDK venv (the host venv cannot import sagemaker-mlops)."""
+    argv = [str(sdk_python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "--noconftest", str(ADAPTER_CHECKS)]
+    done = subprocess.run(argv, cwd=ROOT, env=sdk_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=600, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout
+    assert re.search(r"\b7 passed\b", done.stdout), done.stdout  # every check ran, none deselected
+
+
+def _pipeline_digits(raw: Path) -> None:
+    """3 of the digits as PNG folders, 40/10/20 scans per class for train/validation/test."""
+    from sklearn.datasets import load_digits
+
+    from scripts import digits
+
+    scans = load_digits()
+    for digit in PIPELINE_CLASSES:
+        members = np.flatnonzero(scans.target == int(digit))
+        for split, indices in (("train", members[:40]), ("validation", members[40:50]), ("test", members[50:70])):
+            for index in indices:
+                path = raw / split / digit / f"digit-{index:04d}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                digits.upscale(scans.images[index], 32).save(path, format="PNG")
+
+
+def test_launch_pipeline_local_runs_end_to_end_in_the_sdks_local_pipeline_mode(
+    sdk_python, sdk_env, train_image, serve_image, tmp_path
+):
+    """prepare -> train -> model -> batch transform -> evaluate -> condition on our images, executed by the SDK's
+    LocalPipelineExecutor: predictions per eval shard and an evaluation.json (read back by the SDK for the
+    condition) whose accuracy passes the pipeline's 0.95 threshold; RegisterModel is reported, not run."""
+    import boto3
+
+    raw = tmp_path / "raw"
+    _pipeline_digits(raw)
+    s3 = boto3.client("s3", endpoint_url=sdk_env["AWS_ENDPOINT_URL"], region_name=runner.REGION,
+                      aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+    s3.create_bucket(Bucket=PIPELINE_BUCKET, CreateBucketConfiguration={"LocationConstraint": runner.REGION})
+    argv = [str(sdk_python), "-m", "scripts.launch", "pipeline", "--local", "--name", "byoc-local",
+            "--workspace", f"s3://{PIPELINE_BUCKET}/runs", "--input", f"file://{raw}", "--train-image", train_image,
+            "--serve-image", serve_image, "--group", "byoc-digits", *PIPELINE_HYPERPARAMETERS]
+    try:
+        done = subprocess.run(argv, cwd=ROOT, env=sdk_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, timeout=PIPELINE_TIMEOUT_SECONDS, check=False)  # fmt: skip
+    finally:
+        runner.remove_sdk_network()
+    assert done.returncode == 0, done.stdout
+    lines = done.stdout.splitlines()
+    jobs = ["PrepareData", "Train", "CreateModel", "BatchTransform", "Evaluate", "CheckAccuracy"]
+    started = [line for line in lines if line.startswith("sdk: Starting pipeline step: ")]
+    assert started == [f"sdk: Starting pipeline step: '{step}'" for step in jobs], done.stdout  # the SDK's executor
+    assert [line for line in lines if line.startswith("step ")] == [
+        *(f"step {step}: Succeeded" for step in jobs[:-1]), "step CheckAccuracy: Succeeded (Outcome True)",
+        "step RegisterModel: not run (RegisterModel is not supported in local mode): would register a model "
+        "package in byoc-digits",
+    ], done.stdout  # fmt: skip
+    assert lines[-1] == "local execution Succeeded"
+    [header] = [line for line in lines if line.startswith("local execution ") and "of pipeline" in line]
+    run = f"runs/{header.split()[2]}"  # every execution writes under <workspace>/<execution id>/
+    keys = [item["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=PIPELINE_BUCKET, Prefix=run)
+            for item in page.get("Contents", [])]  # fmt: skip
+    shards = sorted(k.rsplit("/", 1)[1] for k in keys if k.startswith(f"{run}/data/eval/"))
+    predictions = sorted(k.rsplit("/", 1)[1] for k in keys if k.startswith(f"{run}/predictions/"))
+    assert shards and predictions == [f"{shard}.out" for shard in shards], keys
+    body = s3.get_object(Bucket=PIPELINE_BUCKET, Key=f"{run}/evaluation/evaluation.json")["Body"].read()
+    report = json.loads(body)
+    assert report["records"] == 60
+    assert report["multiclass_classification_metrics"]["accuracy"]["value"] >= 0.95

@@ -22,7 +22,10 @@ ROOT = Path(__file__).resolve().parents[3]
 # Image pins + tooling pins (dev-constraints.txt includes constraints.txt with `-c`, which a copy cannot follow).
 CONSTRAINTS = (ROOT / "requirements" / "constraints.txt", ROOT / "requirements" / "dev-constraints.txt")
 STAMP_NAME = ".sdk-constraints.sha256"
-REQUIREMENTS = ("sagemaker-train",)  # its version, and mlflow's, come from dev-constraints.txt
+# Versions from dev-constraints.txt. sagemaker-train: ModelTrainer (and mlflow). sagemaker-mlops: the local pipeline
+# mode `launch pipeline --local` runs in; regex and docker: the rest of the `launch` extra, so scripts.launch runs
+# here as a user's venv with `.[launch,pipelines]` would; pytest: tests/container/sdk_local/adapter_checks.py.
+REQUIREMENTS = ("sagemaker-train", "sagemaker-mlops", "regex", "docker", "pytest")
 # Pins that must differ from constraints.txt inside the SDK venv only (see module docstring).
 OVERRIDES: Mapping[str, str] = {"gunicorn": "26.2.0"}
 INSTALL_TIMEOUT_SECONDS = 900

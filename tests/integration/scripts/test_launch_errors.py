@@ -89,6 +89,18 @@ CASES = {
          "--input", "file://in", "--output", "file:///out"],
         "malformed --input (or file:///abs/path with --local) 'file://in'",
     ),  # fmt: skip
+    "local pipeline in a file:// workspace": (
+        ["pipeline", "--local", "--workspace", "file:///runs", "--input", "file:///raw", "--train-image", "t:1",
+         "--serve-image", "s:1", "--group", "g"],
+        "--workspace file:///runs: --local needs an s3:// workspace (the SDK's local pipeline mode reads",
+    ),
+    # The host venv cannot hold sagemaker-mlops (README: its mlflow pins gunicorn against the serving pin).
+    "local pipeline without sagemaker-mlops": (
+        ["pipeline", "--local", "--workspace", "s3://b-1/runs", "--input", "file:///raw", "--train-image", "t:1",
+         "--serve-image", "s:1", "--group", "g"],
+        "--local runs the pipeline in the SageMaker SDK's local pipeline mode, which needs sagemaker-mlops: "
+        "pip install -e '.[launch,pipelines]' (No module named 'sagemaker.mlops')",
+    ),
     "hyperband without epochs (issue 13)": (
         ["tune", *TRAIN[1:], "--range", "learning_rate=continuous:0.001:0.1", "--strategy", "Hyperband",
          "--role", "@role"],
