@@ -147,6 +147,15 @@ def test_prepare_then_evaluate_run_in_the_training_image_from_their_processing_r
     assert not (s3 / "byoc-data" / "evaluation").exists()
 
 
+def _launch(main, argv: list[str], capsys) -> list[str]:
+    """`launch argv` in this process; its stdout lines. On failure everything it printed, untruncated: the local
+    engine's compose output is where a local job says why it failed."""
+    code = main(argv)
+    out = capsys.readouterr()
+    assert code == 0, f"launch {' '.join(argv)}: exit {code}\n--- stdout\n{out.out}\n--- stderr\n{out.err}"
+    return out.out.splitlines()
+
+
 def test_local_mode_prepares_trains_and_serves_through_the_sdks_local_engine(
     train_image, serve_image, tmp_path, monkeypatch, capsys
 ):
@@ -175,8 +184,7 @@ def test_local_mode_prepares_trains_and_serves_through_the_sdks_local_engine(
     argv = ["process", "prepare", "--local", "--image", train_image, "--job-name", "prep-local",
             "--input", f"file://{raw}", "--output", f"file://{data}", "--shard-multiple", "2",
             "--labels-in", "train"]  # fmt: skip
-    assert main(argv) == 0, capsys.readouterr()
-    lines = capsys.readouterr().out.splitlines()
+    lines = _launch(main, argv, capsys)
     assert lines[0] == "running processing job prep-local locally (SageMaker SDK local mode)"
     assert lines[-1] == f"prep-local: Completed -> file://{data}"
     assert len(list((data / "eval").glob("eval-*.tfrecord"))) == 2
@@ -185,8 +193,7 @@ def test_local_mode_prepares_trains_and_serves_through_the_sdks_local_engine(
     argv = ["train", "--local", "--image", train_image, "--job-name", "train-local", "--instance-count", "1",
             "--train", f"file://{data}/train", "--eval", f"file://{data}/eval", "--output-path", f"file://{models}",
             "--hp", "epochs=1", "--hp", "batch_size=8"]  # fmt: skip
-    assert main(argv) == 0, capsys.readouterr()
-    last = capsys.readouterr().out.splitlines()[-1]
+    last = _launch(main, argv, capsys)[-1]
     assert last.startswith("train-local: Completed -> file://"), last
     with tarfile.open(last.split(" -> file://", 1)[1]) as tar:
         names = tar.getnames()
@@ -198,8 +205,7 @@ def test_local_mode_prepares_trains_and_serves_through_the_sdks_local_engine(
     argv = ["transform", "--local", "--image", serve_image, "--model-data", last.split(" -> ", 1)[1],
             "--job-name", "bt-local", "--input", f"file://{data}/eval",
             "--output", f"file://{tmp_path}/bt"]  # fmt: skip
-    assert main(argv) == 0, capsys.readouterr()
-    lines = capsys.readouterr().out.splitlines()
+    lines = _launch(main, argv, capsys)
     assert lines[0] == "running transform job bt-local locally (SageMaker SDK local mode)"
     assert lines[-1] == f"bt-local: Completed -> file://{tmp_path}/bt", lines
     outputs = sorted((tmp_path / "bt").rglob("*.out"))
