@@ -157,7 +157,7 @@ def _launch(main, argv: list[str], capsys) -> list[str]:
 
 
 def test_local_mode_prepares_trains_and_serves_through_the_sdks_local_engine(
-    train_image, serve_image, tmp_path, monkeypatch, capsys
+    train_image, serve_image, tmp_path, monkeypatch, capsys, request
 ):
     """`launch process prepare --local`, `launch train --local` on its output, `launch transform --local` of the
     model over the eval shards, then `launch deploy --local` of it: the same checked requests, run by
@@ -172,7 +172,9 @@ def test_local_mode_prepares_trains_and_serves_through_the_sdks_local_engine(
     import requests
 
     from scripts.launch.cli import main
+    from tests.container.sdk_local import runner
 
+    request.addfinalizer(lambda: runner.remove_exited_sdk_jobs(train_image, serve_image))
     for name, value in {"AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
                         "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}.items():
         monkeypatch.setenv(name, value)  # fmt: skip

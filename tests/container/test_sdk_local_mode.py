@@ -387,6 +387,7 @@ def test_launch_pipeline_local_runs_end_to_end_in_the_sdks_local_pipeline_mode(
         done = subprocess.run(argv, cwd=ROOT, env=sdk_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True, timeout=PIPELINE_TIMEOUT_SECONDS, check=False)  # fmt: skip
     finally:
+        runner.remove_exited_sdk_jobs(train_image, serve_image)
         runner.remove_sdk_network()
     assert done.returncode == 0, done.stdout
     lines = done.stdout.splitlines()

@@ -153,6 +153,18 @@ def remove_containers_under(root: Path) -> None:
         subprocess.run(["docker", "rm", "-f", *ids], capture_output=True, timeout=120, check=False)
 
 
+def remove_exited_sdk_jobs(*images: str) -> None:
+    """sagemaker-core's local engine leaves each finished job's `<random>-algo-N-<random>` container behind; its
+    compose file lives in a temporary folder of the engine's own, so remove_containers_under cannot find them."""
+    ids = []
+    for image in images:
+        listed = subprocess.run(["docker", "ps", "-aq", "--filter", "status=exited", "--filter", f"ancestor={image}",
+                                 "--filter", "name=-algo-"], capture_output=True, text=True, check=False)  # fmt: skip
+        ids += listed.stdout.split()
+    if ids:
+        subprocess.run(["docker", "rm", *ids], capture_output=True, timeout=120, check=False)
+
+
 def remove_sdk_network() -> None:
     """Neither local mode removes the network it made; `docker network rm` refuses while anything still uses it."""
     subprocess.run(["docker", "network", "rm", SDK_NETWORK], capture_output=True, timeout=60, check=False)
