@@ -25,9 +25,11 @@ def _role(process: psutil.Process) -> str | None:
 
 
 def tree_cpu_seconds(root_pid: int) -> dict[str, float]:
-    """{'proxy': s, 'tfs': s} summed over the supervisor's descendants (gunicorn master + workers, TF Serving)."""
+    """{'proxy': s, 'tfs': s} summed over the root and its descendants (the `serve` supervisor's gunicorn master,
+    workers and TF Serving; or a bare gunicorn master and its workers)."""
     totals = {"proxy": 0.0, "tfs": 0.0}
-    for process in psutil.Process(root_pid).children(recursive=True):
+    root = psutil.Process(root_pid)
+    for process in [root, *root.children(recursive=True)]:
         try:
             role = _role(process)
             if role:

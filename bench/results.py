@@ -26,6 +26,7 @@ class Row:
     goal_min_ratio: float | None = None
     goal_max_overhead: float | None = None
     goal_max: float | None = None
+    goal_max_ratio: float | None = None
     # Median of per-round ours/reference ratios (each pair measured back to back): robust to load drift on a
     # shared machine, so it is the ratio shown when a benchmark provides it.
     paired_ratio: float | None = None
@@ -52,6 +53,8 @@ class Row:
             return self.ratio >= self.goal_min_ratio
         if self.goal_max_overhead is not None and self.overhead is not None:
             return self.overhead <= self.goal_max_overhead
+        if self.goal_max_ratio is not None and self.ratio is not None:
+            return self.ratio <= self.goal_max_ratio
         if self.goal_max is not None and self.ours is not None:
             return self.ours <= self.goal_max
         return None

@@ -27,7 +27,10 @@ from bench.config import BenchConfig
 from bench.cpu import per_call, self_cpu_seconds
 from bench.results import Row
 from bench.stats import interleave, median, paired_ratio, percentile, rate
+from serve_container.commands import gunicorn_command
+from serve_container.contract import child_environment, load_settings
 from serve_container.custom_attributes import HEADER
+from tests.support.processes import REPO_ROOT, ManagedProcess, free_port, start_process
 from tests.support.serving import build_slim_protos, serve_env, start_serve
 
 SERVE_SETTINGS = {"BYOC_LOG_LEVEL": "WARNING"}  # per-request INFO logs would be measured too
@@ -89,6 +92,8 @@ def run_loadgen(served, folder: Path, mode: str, targets: list[str], count: int,
         "dense_png": {**http_target, "body_file": str(folder / "grey.png"), "content_type": "image/png",
                       "headers": image_signature},
         "dense_json": {**http_target, "body_file": str(folder / "floats.json"), "content_type": "application/json"},
+        "floor_png": {**http_target, "port": int(served.env.get("BENCH_FLOOR_PORT", 0)),
+                      "body_file": str(folder / "one.png"), "content_type": "image/png"},
         "grpc": {"kind": "grpc", "target": f"127.0.0.1:{served.env['BYOC_TFS_GRPC_PORT']}",
                  "request_file": str(folder / "one.grpc")},
     }  # fmt: skip
@@ -100,6 +105,20 @@ def run_loadgen(served, folder: Path, mode: str, targets: list[str], count: int,
     subprocess.run([sys.executable, "-m", "bench.loadgen", str(spec_file), str(result_file)], env=served.env,
                    check=True, timeout=config_timeout(count, rounds))  # fmt: skip
     return json.loads(result_file.read_text())
+
+
+def start_floor(served, folder: Path, log_path: Path) -> ManagedProcess:
+    """bench.floor_app under the gunicorn command line `serve` builds from the same settings, its own port,
+    forwarding to the same TF Serving; served.env learns its port (BENCH_FLOOR_PORT) for run_loadgen."""
+    port = free_port()
+    env = {**served.env, "SAGEMAKER_BIND_TO_PORT": str(port), "BENCH_FLOOR_REQUEST": str(folder / "one.grpc")}
+    settings = load_settings(env)
+    tmp = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    command = [*gunicorn_command(settings, sys.executable, tmp)[:-1], "bench.floor_app:application"]
+    floor = start_process(command, env=child_environment(settings, env), cwd=REPO_ROOT, log_path=log_path)
+    served.env["BENCH_FLOOR_PORT"] = str(port)
+    floor.wait_for_port(port)
+    return floor
 
 
 def config_timeout(count: int, rounds: int) -> float:
@@ -195,6 +214,7 @@ def measure(config: BenchConfig) -> list[Row]:
                     f"{cpu['proxy_png'].tfs_ms:.2f} ms in TF Serving; direct {cpu['grpc'].tfs_ms:.2f} ms in TF "
                     "Serving. Where clients are remote (SageMaker), this ratio, not P4's, bounds capacity")
             )  # fmt: skip
+            rows.append(floor_row(config, served, folder, work, cpu["proxy_png"].proxy_ms))
         if "p5" in config.only:
             body = (folder / "batch.tfrecord").read_bytes()
             batch = payloads["batch"]
@@ -248,6 +268,27 @@ def measure(config: BenchConfig) -> list[Row]:
         finally:
             dense.process.stop(grace=35)
     return rows
+
+
+def floor_row(config: BenchConfig, served, folder: Path, work: Path, proxy_ms: float) -> Row:
+    """P4c: the proxy's own CPU per one-PNG request vs bench.floor_app's under the same gunicorn and gRPC
+    settings, the same load, the same TF Serving."""
+    sizes = config.sizes
+    count = sizes.throughput_requests
+    floor = start_floor(served, folder, work / "floor.log")
+    try:
+        run_loadgen(served, folder, "throughput", ["floor_png"], max(3, count // 5), 1, sizes.concurrency)
+        cpu = per_call(floor.pid, count, lambda: run_loadgen(
+            served, folder, "throughput", ["floor_png"], count, 1, sizes.concurrency, warmup=False))  # fmt: skip
+    finally:
+        floor.stop(grace=10)
+    return Row(
+        id="P4c", what="proxy CPU per one-PNG request: ours vs a bare forwarder under the same gunicorn and gRPC",
+        unit="ms", ours=proxy_ms, reference=cpu.proxy_ms, goal="≤ 1.25", goal_max_ratio=1.25,
+        note=f"gunicorn CPU per request over {count} requests at {sizes.concurrency} clients (psutil, as P4b). "
+        "Reference: bench/floor_app.py (reads the body, replays one pre-built PredictRequest through a channel "
+        "opened as the app's, answers the response's bytes) under the command line `serve` builds for gunicorn",
+    )  # fmt: skip
 
 
 JSON_ROW_IDS = {"proxy_json": ("P6b", "P6d"), "dense_json": ("P6c", "P6e")}
