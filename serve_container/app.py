@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from serve_container import decoders, encoders, jsontext
@@ -31,6 +31,7 @@ from serve_container.tfs_client import TfsClient
 
 log = logging.getLogger("serve_container.app")
 _READ_CHUNK = 1024 * 1024
+BATCH_KEY = "byoc.batch"  # the request's batch size, for the access log (environ outlives Flask's context)
 
 
 def _json_response(payload, status: int = 200) -> Response:
@@ -44,6 +45,8 @@ def read_body(limit: int) -> bytes:
         raise PayloadTooLarge(
             f"payload of {length} bytes exceeds the {limit}-byte limit (SAGEMAKER_MAX_PAYLOAD_IN_MB)"
         )
+    if length is not None:  # the common case: one read of exactly the announced bytes, no stream wrapper
+        return request.environ["wsgi.input"].read(length)
     chunks, size = [], 0
     while size <= limit:
         chunk = request.stream.read(min(_READ_CHUNK, limit + 1 - size))
@@ -207,17 +210,18 @@ class Service:
             hook_signature, columnar = tfs_json_fields(result)
             signature = pick_signature(signatures, route.signature_name or hook_signature)
             inputs = hook_inputs(result, signature)
-            g.batch, chunks = batch_size(inputs), decoders.split_batch(inputs, chunk_size)
+            batch, chunks = batch_size(inputs), decoders.split_batch(inputs, chunk_size)
         else:
             name = route.signature_name
             if media == "application/json" and not name:
                 name = json_signature_name(body)
             signature = pick_signature(signatures, name)
-            g.batch, chunks = decoders.decode_chunks(
+            batch, chunks = decoders.decode_chunks(
                 media, body, signature, self.options.for_model(entry.base_path, route.version), chunk_size
             )
+        request.environ[BATCH_KEY] = batch
         try:
-            if decoders.fits_one_chunk(g.batch, chunk_size):  # the common case: one cheaper blocking call
+            if decoders.fits_one_chunk(batch, chunk_size):  # the common case: one cheaper blocking call
                 outputs, served = self.client.predict(route.model_name, route.version, signature.name, next(chunks))
             else:
                 outputs, served = self.client.predict_chunks(
@@ -245,7 +249,7 @@ class Service:
         else:
             media = decoders.canonical_media_type(request.content_type)
             examples = example_bodies.decode_examples(media, body)
-        g.batch = len(examples.examples)
+        request.environ[BATCH_KEY] = len(examples.examples)
         signatures = self.client.signatures(route.model_name, route.version, entry.generation)
         signature = pick_method_signature(signatures, route.signature_name or examples.signature_name, route.method)
         call = self.client.classify if route.method == "classify" else self.client.regress
@@ -325,29 +329,7 @@ def create_app(settings: Settings | None = None, client: TfsClient | None = None
             }
         )
 
-    @app.before_request
-    def start_timer():
-        g.started = time.perf_counter()
-
-    @app.after_request
-    def log_request(response: Response) -> Response:
-        # /ping is polled every few seconds by SageMaker: keeping it out of INFO keeps the logs readable.
-        level = logging.DEBUG if request.path == "/ping" else logging.INFO
-        if log.isEnabledFor(level):
-            elapsed = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
-            # SageMaker's original TargetModel (multi-model endpoints): for the logs only, as the contract says.
-            target = request.headers.get(TARGET_MODEL_HEADER)
-            log.log(
-                level,
-                "%s %s %s batch=%s %.1fms%s",
-                request.method,
-                request.path,
-                response.status_code,
-                g.get("batch", "-"),
-                elapsed,
-                f" target_model={target}" if target else "",
-            )
-        return response
+    app.wsgi_app = AccessLog(app.wsgi_app)
 
     @app.errorhandler(ServingError)
     def serving_error(error: ServingError):
@@ -367,6 +349,45 @@ def create_app(settings: Settings | None = None, client: TfsClient | None = None
         return _json_response({"error": f"internal error: {type(error).__name__}: {error}"}, 500)
 
     return app
+
+
+# SageMaker's original TargetModel (multi-model endpoints): for the logs only, as the contract says.
+_TARGET_MODEL_KEY = "HTTP_" + TARGET_MODEL_HEADER.upper().replace("-", "_")
+
+
+class AccessLog:
+    """WSGI wrapper: one line per request (method, path, status, batch size, ms, target model). A wrapper, not
+    Flask's before/after_request hooks: with the level off, a request pays one isEnabledFor check."""
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        # /ping is polled every few seconds by SageMaker: keeping it out of INFO keeps the logs readable.
+        level = logging.DEBUG if path == "/ping" else logging.INFO
+        if not log.isEnabledFor(level):
+            return self.wsgi_app(environ, start_response)
+        started = time.perf_counter()
+        status = []
+
+        def recording_start_response(line, headers, exc_info=None):
+            status.append(line.split(" ", 1)[0])
+            return start_response(line, headers, exc_info)
+
+        body = self.wsgi_app(environ, recording_start_response)  # Flask has built the whole response by now
+        target = environ.get(_TARGET_MODEL_KEY)
+        log.log(
+            level,
+            "%s %s %s batch=%s %.1fms%s",
+            environ.get("REQUEST_METHOD"),
+            path,
+            status[0] if status else "-",
+            environ.get(BATCH_KEY, "-"),
+            (time.perf_counter() - started) * 1000,
+            f" target_model={target}" if target else "",
+        )
+        return body
 
 
 def _model_json(entry: ModelEntry) -> dict:

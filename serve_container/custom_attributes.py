@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 
 from serve_container.contract import MODEL_NAME_PATTERN
@@ -27,6 +28,8 @@ class Route:
 
 def parse_route(header: str | None, default_model: str) -> Route:
     """Validate every `tfs-*` attribute; other attributes belong to the user and pass untouched."""
+    if not header:  # most requests: the model's defaults, the same Route every time
+        return _default_route(default_model)
     found: dict[str, str] = {}
     for part in (header or "").split(","):
         if not part.strip().startswith("tfs-"):
@@ -48,3 +51,8 @@ def parse_route(header: str | None, default_model: str) -> Route:
     if signature is not None and not _SIGNATURE.match(signature):
         raise BadRequest(f"tfs-signature-name={signature!r} is not a valid signature name")
     return Route(name, int(version) if version is not None else None, method, signature)
+
+
+@functools.lru_cache(maxsize=1024)
+def _default_route(model: str) -> Route:
+    return parse_route("tfs-method=predict", model)

@@ -62,6 +62,9 @@ class Hooks:
         return bool(self.input_handler or self.output_handler or self.handler)
 
 
+NO_HOOKS = Hooks()
+
+
 def _code_paths(code_dir: Path) -> list[Path]:
     """Where inference.py's own imports are found, first first: code/ then code/lib/ (the DLC's --pythonpath)."""
     return [path for path in (code_dir, code_dir / "lib") if path.is_dir()]
@@ -204,12 +207,21 @@ class HookSet:
         self.shared_dir = shared_dir.resolve() if shared_dir else None
         self.enabled = enabled
         self._own: dict[tuple[Path, int], Hooks] = {}
+        # Every request asks: the answer per (code dir as given, generation) is kept, so the file system is
+        # looked at once per model version, not per request (a reload is a new generation).
+        self._answers: dict[tuple[Path, int], Hooks] = {}
         self._lock = threading.Lock()
 
     def for_model(self, code_dir: Path, generation: int = 0) -> Hooks:
         if not self.enabled:
-            return Hooks()
-        code_dir = code_dir.resolve()
+            return NO_HOOKS
+        answer = self._answers.get((code_dir, generation))
+        if answer is None:
+            answer = self._answers[(code_dir, generation)] = self._find(code_dir, generation)
+        return answer
+
+    def _find(self, given: Path, generation: int) -> Hooks:
+        code_dir = given.resolve()
         if code_dir == self.shared_dir or not (code_dir / "inference.py").is_file():
             return self.shared
         key = (code_dir, generation)
@@ -218,7 +230,7 @@ class HookSet:
                 module = f"inference_{abs(hash(key)):x}"
                 try:
                     self._own[key] = load_hooks(code_dir, module, private=True)
-                except Exception as exc:
+                except Exception as exc:  # not kept: the next request tries again and reports it again
                     script = code_dir / "inference.py"
                     raise HookError(f"{script} failed to import: {type(exc).__name__}: {exc}") from exc
             return self._own[key]

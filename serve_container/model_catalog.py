@@ -19,6 +19,7 @@ import base64
 import contextlib
 import dataclasses
 import fcntl
+import functools
 import json
 import os
 import re
@@ -41,7 +42,7 @@ class ModelEntry:
     url: str = ""  # multi-model: the url SageMaker gave
     generation: int = 0  # multi-model: changes on every load, so per-worker caches never outlive a reload
 
-    @property
+    @functools.cached_property  # asked on every request
     def code_dir(self) -> Path:
         return self.base_path / "code"
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from serve_container.errors import BadRequest, UpstreamError
-from serve_container.protos import tensor_pb2, tensor_shape_pb2, types_pb2
+from serve_container.protos import tensor_pb2, types_pb2
 
 _DT = types_pb2.DataType
 NUMPY_BY_DTYPE: dict[int, np.dtype] = {
@@ -54,21 +56,25 @@ def dtype_name(dtype_enum: int) -> str:
     return _DT.Name(dtype_enum)
 
 
-def to_tensor_proto(array: np.ndarray) -> tensor_pb2.TensorProto:
-    shape = tensor_shape_pb2.TensorShapeProto(
-        dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=int(n)) for n in array.shape]
-    )
+def to_tensor_proto(array: np.ndarray, proto: tensor_pb2.TensorProto | None = None) -> tensor_pb2.TensorProto:
+    """`array` as a TensorProto; filled into `proto` when given (a request's `inputs[name]`: no CopyFrom of the
+    content afterwards)."""
+    proto = tensor_pb2.TensorProto() if proto is None else proto
     if array.dtype.kind in ("O", "S", "U"):
-        proto = tensor_pb2.TensorProto(dtype=_DT.DT_STRING, tensor_shape=shape)
+        proto.dtype = _DT.DT_STRING
         flat = array.reshape(-1)
         proto.string_val.extend(v if isinstance(v, bytes) else str(v).encode() for v in flat)
-        return proto
-    dtype_enum = DTYPE_BY_NUMPY.get(array.dtype.newbyteorder("="))
-    if dtype_enum is None:
-        raise BadRequest(f"numpy dtype {array.dtype} cannot be sent to TF Serving")
-    # tensor_content is little-endian row-major bytes.
-    content = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
-    return tensor_pb2.TensorProto(dtype=dtype_enum, tensor_shape=shape, tensor_content=content)
+    else:
+        dtype_enum = DTYPE_BY_NUMPY.get(array.dtype.newbyteorder("="))
+        if dtype_enum is None:
+            raise BadRequest(f"numpy dtype {array.dtype} cannot be sent to TF Serving")
+        proto.dtype = dtype_enum
+        # tensor_content is little-endian row-major bytes.
+        proto.tensor_content = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+    dims = proto.tensor_shape.dim
+    for size in array.shape:
+        dims.add(size=int(size))
+    return proto
 
 
 def from_tensor_proto(proto: tensor_pb2.TensorProto) -> np.ndarray:
@@ -76,7 +82,7 @@ def from_tensor_proto(proto: tensor_pb2.TensorProto) -> np.ndarray:
     dtype = NUMPY_BY_DTYPE.get(proto.dtype)
     if dtype is None:
         raise UpstreamError(f"TF Serving returned unsupported dtype {_DT.Name(proto.dtype)}")
-    count = int(np.prod(shape, dtype=np.int64))
+    count = math.prod(shape)
     if proto.dtype == _DT.DT_STRING:
         flat = np.empty(len(proto.string_val), dtype=object)
         flat[:] = list(proto.string_val)

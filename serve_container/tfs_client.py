@@ -181,7 +181,7 @@ class TfsClient:
         request = predict_pb2.PredictRequest()
         self._spec(request, model, version, signature_name)
         for name, array in inputs.items():
-            request.inputs[name].CopyFrom(to_tensor_proto(array))
+            to_tensor_proto(array, request.inputs[name])
         return request
 
     def classify(self, model: str, version: int | None, signature_name: str, examples) -> list[list[tuple[str, float]]]:

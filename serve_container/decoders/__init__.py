@@ -32,16 +32,26 @@ CANONICAL = {
 class DecodeOptions:
     """`image_key`: BYOC_TFRECORD_IMAGE_KEY (None: the model's schema asset, else image/encoded)."""
 
-    __slots__ = ("image_key", "max_image_pixels", "schema")
+    __slots__ = ("image_key", "max_image_pixels", "_schema", "_model")
 
     def __init__(self, image_key: str | None, max_image_pixels: int, schema: tfrecord.RecordSchema | None = None):
         self.image_key = image_key
         self.max_image_pixels = max_image_pixels
-        self.schema = schema
+        self._schema = schema
+        self._model = None
 
     def for_model(self, base_path, version: int | None) -> DecodeOptions:
-        """These options with the TFRecord schema the model was trained on (its assets/input_schema.json)."""
-        return DecodeOptions(self.image_key, self.max_image_pixels, tfrecord.model_schema(base_path, version))
+        """These options with the TFRecord schema the model was trained on (its assets/input_schema.json), read
+        when a decoder asks for it: only TFRecord bodies need it."""
+        options = DecodeOptions(self.image_key, self.max_image_pixels)
+        options._model = (base_path, version)
+        return options
+
+    @property
+    def schema(self) -> tfrecord.RecordSchema | None:
+        if self._model is not None:
+            self._schema, self._model = tfrecord.model_schema(*self._model), None
+        return self._schema
 
 
 def _single_image(formats):

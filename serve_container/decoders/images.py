@@ -106,6 +106,8 @@ def images_to_batch(
             if first_index is None and len(images) == 1:
                 raise
             raise type(exc)(f"record {(first_index or 0) + index}: {exc.message}") from None
+    if len(decoded) == 1:  # the common single-image request: a view with a batch axis, no stack
+        return decoded[0][np.newaxis].astype(spec.dtype, copy=False)
     shapes = {a.shape for a in decoded}
     if len(shapes) > 1:
         raise BadRequest(

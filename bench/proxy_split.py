@@ -1,0 +1,111 @@
+"""P4d: where the proxy's CPU per one-PNG request goes, measured in this process (no gunicorn, no sockets).
+
+Three WSGI apps answer the same request against the same TF Serving, interleaved over rounds: bench.floor_app
+(the bare forwarder P4c compares with), the same forwarder as a one-route Flask app (so Flask's own share is the
+difference), and our app. Our steps are then timed one by one on the same request: decoding the PNG, building the
+PredictRequest, the response's tensors back to numpy, the JSON body. CPU time of this process (time.process_time,
+gRPC's threads included), so the other core's load does not count.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.stats import median
+
+ROUNDS = 5
+
+
+def _environ(body: bytes) -> dict:
+    return {
+        "REQUEST_METHOD": "POST", "PATH_INFO": "/invocations", "SCRIPT_NAME": "", "QUERY_STRING": "",
+        "SERVER_NAME": "bench", "SERVER_PORT": "8080", "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http",
+        "CONTENT_TYPE": "image/png", "CONTENT_LENGTH": str(len(body)), "HTTP_ACCEPT": "application/json",
+        "wsgi.errors": sys.stderr, "wsgi.multithread": True, "wsgi.multiprocess": False, "wsgi.run_once": False,
+    }  # fmt: skip
+
+
+def _caller(app, body: bytes) -> Callable[[], None]:
+    base = _environ(body)
+
+    def call() -> None:
+        environ = dict(base, **{"wsgi.input": io.BytesIO(body)})
+        statuses = []
+        b"".join(app(environ, lambda status, headers, exc_info=None: statuses.append(status)))
+        if not statuses[0].startswith("200"):
+            raise RuntimeError(f"{app!r} answered {statuses[0]}")
+
+    return call
+
+
+def cpu_ms(run: Callable[[], object], calls: int) -> float:
+    started = time.process_time()
+    for _ in range(calls):
+        run()
+    return (time.process_time() - started) * 1000 / calls
+
+
+def flask_floor(forward: Callable[[], bytes]):
+    """bench.floor_app's work as one Flask route: what Flask itself adds per request."""
+    from flask import Flask, Response, request
+
+    app = Flask("floor")
+
+    @app.post("/invocations")
+    def invocations():
+        request.environ["wsgi.input"].read(request.content_length)
+        return Response(forward(), mimetype="application/octet-stream")
+
+    return app
+
+
+def measure_split(env: dict, png_file: Path, calls: int) -> dict[str, float]:
+    """{app or step: CPU ms per request}; `env` is the running `serve`'s (its TF Serving, its model)."""
+    import os
+
+    os.environ.update(env)  # floor_app and the app read their settings from the environment, as under gunicorn
+    from bench import floor_app
+    from serve_container import decoders, encoders
+    from serve_container.app import create_app, pick_signature
+    from serve_container.contract import load_settings
+    from serve_container.tensors import from_tensor_proto
+
+    body = png_file.read_bytes()
+    settings = load_settings(env)
+    ours = create_app(settings)
+    service = ours.config["service"]
+    stub = floor_app.prediction_service_pb2_grpc.PredictionServiceStub(service.client.channel())
+    callers = {
+        "wsgi_floor": _caller(floor_app.application, body),
+        "flask_floor": _caller(flask_floor(lambda: stub.Predict(floor_app._request, timeout=60).SerializeToString()),
+                               body),
+        "ours": _caller(ours, body),
+    }  # fmt: skip
+    for call in callers.values():  # warm-up: channels, signatures cache, first-call paths
+        for _ in range(max(3, calls // 10)):
+            call()
+    samples: dict[str, list[float]] = {name: [] for name in callers}
+    for index in range(ROUNDS):
+        for name in callers if index % 2 == 0 else reversed(callers):
+            samples[name].append(cpu_ms(callers[name], calls))
+    result = {name: median(values) for name, values in samples.items()}
+
+    signature = pick_signature(service.client.signatures(settings.model_name), None)
+    options = service.options.for_model(settings.model_dir, None)
+    inputs = decoders.decode("image/png", body, signature, options)
+    request = service.client._request(settings.model_name, None, signature.name, inputs)
+    response = stub.Predict(request, timeout=60)
+    outputs = {name: from_tensor_proto(response.outputs[name]) for name in response.outputs}
+    steps = {
+        "decode": lambda: decoders.decode("image/png", body, signature, options),
+        "request": lambda: service.client._request(settings.model_name, None, signature.name, inputs),
+        "response": lambda: {name: from_tensor_proto(response.outputs[name]) for name in response.outputs},
+        "json": lambda: encoders.encode("application/json", outputs),
+    }
+    for name, step in steps.items():
+        result[name] = median([cpu_ms(step, calls) for _ in range(ROUNDS)])
+    return result
