@@ -72,10 +72,8 @@ def _tfrecords(body: bytes, signature: Signature, options: DecodeOptions):
 
 
 def _tfrecord_batch(records: list[bytes], spec, options: DecodeOptions, first_index: int) -> np.ndarray:
-    found = [
-        tfrecord.example_image(record, options.image_key, first_index + offset, options.schema)
-        for offset, record in enumerate(records)
-    ]
+    key, schema = options.image_key, options.schema
+    found = [tfrecord.example_image(record, key, first_index + offset, schema) for offset, record in enumerate(records)]
     if spec.is_string or all(isinstance(item, bytes) for item in found):
         return images.images_to_batch(found, spec, options.max_image_pixels, first_index=first_index)
     height, width, channels, channel_axis = images.target_shape(spec)

@@ -52,9 +52,19 @@ def _png_as_is(data: bytes, height: int | None, width: int | None, channels: int
 
 
 def decode_image(data: bytes, spec: TensorSpec, max_pixels: int, formats=ANY_IMAGE_FORMATS) -> np.ndarray:
-    height, width, channels, channel_axis = target_shape(spec)
+    return _decode(data, _checked_target(spec), max_pixels, formats)
+
+
+def _checked_target(spec: TensorSpec) -> tuple[int | None, int | None, int | None, bool]:
+    target = target_shape(spec)
+    channels = target[2]
     if channels is not None and channels not in _MODE_BY_CHANNELS:
         raise BadRequest(f"the model input {spec.describe()} has {channels} channels; images give 1, 3 or 4")
+    return target
+
+
+def _decode(data: bytes, target, max_pixels: int, formats) -> np.ndarray:
+    height, width, channels, channel_axis = target
     pixels = _png_as_is(data, height, width, channels or 3, max_pixels) if "PNG" in formats else None
     if pixels is not None:
         return pixels[..., np.newaxis] if channel_axis and pixels.ndim == 2 else pixels
@@ -92,26 +102,29 @@ def images_to_batch(
     """One batch for the image input; string inputs get the encoded bytes as they are.
 
     Errors name the record (`first_index` + position) whenever the images are records of a request, i.e. when
-    `first_index` is given or there are several.
+    `first_index` is given or there are several. Pixels go straight into one contiguous batch array.
     """
     if spec.is_string:
         batch = np.empty(len(images), dtype=object)
         batch[:] = images
         return batch
-    decoded = []
+    target = _checked_target(spec)  # once per batch, not per image
+    batch = None
     for index, data in enumerate(images):
         try:
-            decoded.append(decode_image(data, spec, max_pixels, formats))
+            pixels = _decode(data, target, max_pixels, formats)
         except (BadRequest, PayloadTooLarge) as exc:
             if first_index is None and len(images) == 1:
                 raise
             raise type(exc)(f"record {(first_index or 0) + index}: {exc.message}") from None
-    if len(decoded) == 1:  # the common single-image request: a view with a batch axis, no stack
-        return decoded[0][np.newaxis].astype(spec.dtype, copy=False)
-    shapes = {a.shape for a in decoded}
-    if len(shapes) > 1:
-        raise BadRequest(
-            f"images have different sizes {sorted(shapes)} and the model input {spec.describe()} "
-            "does not fix its height and width"
-        )
-    return np.stack(decoded).astype(spec.dtype, copy=False)
+        if batch is None:
+            if len(images) == 1:  # the common single-image request: a view with a batch axis
+                return pixels[np.newaxis].astype(spec.dtype, copy=False)
+            batch = np.empty((len(images), *pixels.shape), dtype=pixels.dtype)
+        elif pixels.shape != batch.shape[1:]:
+            raise BadRequest(
+                f"images have different sizes {sorted({batch.shape[1:], pixels.shape})} and the model input "
+                f"{spec.describe()} does not fix its height and width"
+            )
+        batch[index] = pixels
+    return batch.astype(spec.dtype, copy=False)

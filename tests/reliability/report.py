@@ -26,7 +26,7 @@ FOUND = [
     "- .npy header that does not parse (SyntaxError, TokenError) or overflows (OverflowError) -> 500 (now 400).",
     "- empty .npy array with a 2**62 dimension: the dtype cast overflowed -> 500 (soak only; now 400).",
     "- gRPC's default reconnect backoff (grows to 120 s) could keep /ping at 503 after a restarted TF Serving"
-    " was back; now capped at 1 s (see fault_tfs_killed.ping_200_after_tfs_back_s).",
+    " was back; now capped at 1 s (see fault_tfs_killed.ping_200_after_new_client_s).",
     "- /ping kept answering a cached 200 for up to 1 s after requests had already seen TF Serving down.",
 ]
 

@@ -15,7 +15,7 @@ import psutil
 import requests
 from PIL import Image
 
-from serve_container.tfs_client import MAX_RECONNECT_BACKOFF_MS
+from serve_container.tfs_client import MAX_RECONNECT_BACKOFF_MS, TfsClient
 from tests.reliability import figures
 from tests.reliability.conftest import gunicorn_workers, tfs_process
 from tests.reliability.load import Load
@@ -39,6 +39,14 @@ def first_time(predicate, timeout: float, interval: float = 0.05) -> float | Non
     return None
 
 
+def fresh_client_sees(served) -> bool:
+    client = TfsClient(f"127.0.0.1:{served.env['BYOC_TFS_GRPC_PORT']}", deadline_seconds=5)
+    try:
+        return client.model_available("model", timeout=2)
+    finally:
+        client.close()
+
+
 def test_killed_tf_serving_under_load_503s_then_recovers(make_served, image_model_dir):
     served = make_served(image_model_dir, SAGEMAKER_GUNICORN_WORKERS=2)
     tfs = tfs_process(served)
@@ -51,16 +59,20 @@ def test_killed_tf_serving_under_load_503s_then_recovers(make_served, image_mode
         tfs.send_signal(signal.SIGKILL)
         to_503 = first_time(lambda: served.ping() == 503, timeout=5)
         to_port = first_time(lambda: port_is_open(tfs_port), timeout=120)
+        # The reference for "back": a client that never saw the outage (a new channel per try) gets the model
+        # AVAILABLE. On a saturated machine that alone can take many seconds after the port opens; the app's lag
+        # behind it is what the product controls.
+        port_to_fresh = first_time(lambda: fresh_client_sees(served), timeout=120)
         # gRPC's default reconnect backoff grows to 120 s: the app must notice the new TF Serving at once.
-        port_to_200 = first_time(lambda: served.ping() == 200, timeout=120)
+        fresh_to_200 = first_time(lambda: served.ping() == 200, timeout=120)
         recovered_at = time.monotonic()
         time.sleep(every_worker_reconnected + 2)
     during = load.outcomes(since=killed_at)
     # /ping answered by one worker; the other may be in its own reconnect backoff until this bound.
     after = load.outcomes(since=recovered_at + every_worker_reconnected)
     assert to_503 is not None and to_503 <= 1.0, f"/ping still 200 {to_503}s after TF Serving died"
-    assert to_port is not None and port_to_200 is not None, served.process.log()[-3000:]
-    assert port_to_200 < 5, f"/ping stayed 503 {port_to_200:.1f}s after TF Serving was back"
+    assert None not in (to_port, port_to_fresh, fresh_to_200), served.process.log()[-3000:]
+    assert fresh_to_200 < 5, f"/ping stayed 503 {fresh_to_200:.1f}s after a new client saw the model AVAILABLE"
     assert set(during) <= {200, 503}, during  # no hang, no 5xx other than 503, no connection error
     assert during[503] > 0
     assert after and set(after) == {200}, after
@@ -69,7 +81,8 @@ def test_killed_tf_serving_under_load_503s_then_recovers(make_served, image_mode
         "fault_tfs_killed",
         ping_503_after_s=round(to_503, 3),
         tfs_back_after_s=round(to_503 + to_port, 2),
-        ping_200_after_tfs_back_s=round(port_to_200, 2),
+        new_client_after_tfs_back_s=round(port_to_fresh, 2),
+        ping_200_after_new_client_s=round(fresh_to_200, 2),
         requests_during_outage=dict(during),
         requests_after_recovery=sum(after.values()),
         recovered=True,

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 # mpirun tags every chunk it relays, so a tag may also appear mid-line where a write was split.
-_TAG = re.compile(r"\[\d+,(?P<rank>\d+)\]<(?:stdout|stderr)>:")
+_TAG = re.compile(r"\[\d+,(?P<rank>\d+)\]<(?P<stream>stdout|stderr)>:")
 _FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<func>.+)$')
 TRACEBACK_HEADER = "Traceback (most recent call last):"
 # Frames of our own machinery or the interpreter's, never the user's failing line.
@@ -25,11 +25,15 @@ class UserException:
     rank: str | None = None
 
 
-def untag(lines: Sequence[str]) -> dict[str | None, list[str]]:
-    """Lines per mpirun rank (None: untagged lines)."""
+def untag(lines: Sequence[str], stderr_only: bool = False) -> dict[str | None, list[str]]:
+    """Lines per mpirun rank (None: untagged lines). mpirun relays a rank's stdout and stderr separately, so
+    their lines interleave in arrival order, not in the order the rank wrote them: tracebacks (stderr) are read
+    from the stderr lines alone (`stderr_only`), or a late `print` could land inside one."""
     by_rank: dict[str | None, list[str]] = {}
     for line in lines:
         tagged = _TAG.match(line)
+        if tagged and stderr_only and tagged["stream"] == "stdout":
+            continue
         rank, text = (tagged["rank"], _TAG.sub("", line)) if tagged else (None, line)
         by_rank.setdefault(rank, []).append(text)
     return by_rank
@@ -65,7 +69,7 @@ def last_exception(lines: Sequence[str]) -> tuple[str, str, str] | None:
 
 
 def find_user_exception(lines: Sequence[str], rank: str | None = None) -> UserException | None:
-    by_rank = untag(lines)
+    by_rank = untag(lines, stderr_only=True)
     candidates = [rank] if rank is not None else [None, *sorted(k for k in by_rank if k is not None)]
     if rank is not None and rank not in by_rank:
         candidates = sorted(k for k in by_rank if k is not None)

@@ -49,6 +49,16 @@ def test_mpirun_tagged_output_is_read_per_rank():
     assert find_user_exception(lines, rank="1").rank == "1"
 
 
+def test_a_stdout_line_relayed_inside_a_ranks_traceback_is_not_its_exception():
+    """mpirun relays stdout and stderr separately: under load a rank's earlier `print("starting")` arrived between
+    its traceback's frames and its exception line (seen in CI: the headline read "failed on rank 0: starting")."""
+    frames, exception = TRACEBACK[1:-1], TRACEBACK[-1]
+    lines = [*(f"[1,0]<stderr>:{line}" for line in frames), "[1,0]<stdout>:starting",
+             f"[1,0]<stderr>:{exception}"]  # fmt: skip
+    found = find_user_exception(lines)
+    assert found.rank == "0" and found.headline.startswith("ValueError: Shapes (None, 10)"), found
+
+
 def test_mpirun_tags_inside_a_line_are_removed():
     lines = ["[1,1]<stderr>:Traceback (most recent call last):",
              '[1,1]<stderr>:  File "/opt/ml/code/t.py", line 3, in <module>',
