@@ -77,12 +77,25 @@ def xdist_group(nodeid: str) -> str:
     return SHARED_PORT_GROUPS.get(group, group)
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's worker hook reads the markers into node ids
+def pytest_xdist_make_scheduler(config, log):
+    """Under `--dist loadgroup`, xdist's scheduler groups tests by xdist_group(nodeid), computed here in the
+    controller. Not xdist's own `xdist_group` marks: xdist 3.8 turns them into a `@group` suffix by assigning
+    `item._nodeid`, which pytest 9 no longer reads (`nodeid` comes from `item._id`), so every group silently
+    fell apart and tests sharing the SDK's local engine ran at once (one's cleanup killed the other's jobs)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedFixtureScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_group(nodeid)
+
+    return SharedFixtureScheduling(config, log)
+
+
 def pytest_collection_modifyitems(config, items) -> None:
     if not getattr(config.option, "loadgroup", False):  # set in xdist workers under --dist loadgroup
         return
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(xdist_group(item.nodeid)))
     rank = {tier: index for index, tier in enumerate(TIER_ORDER)}
     items.sort(key=lambda item: rank.get(_tier(item.nodeid), len(rank)))  # stable: file order within a tier
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.conftest import xdist_group
@@ -35,3 +38,16 @@ def test_trainers_binding_localhost_ports_share_one_worker():
         "tests/integration/distributed/test_parameter_server.py::t"
     )
     assert xdist_group("tests/integration/serve/test_x.py::t") == "tests/integration/serve"
+
+
+def test_two_workers_run_each_group_on_one_worker():
+    """The real scheduler, in a subprocess: 2 workers, 2 groups of quick tests; every test of a group reports
+    the same worker. With the groups ignored, xdist deals tests of one file to both workers from the start."""
+    files = ["tests/unit/serve/test_tensors.py", "tests/unit/train/test_script_parts.py"]
+    argv = [sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadgroup", "-v", "-p", "no:cacheprovider", *files]
+    done = subprocess.run(argv, cwd=TESTS.parent, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout[-3000:]
+    ran = re.findall(r"^\[(gw\d)\] \[\s*\d+%\] PASSED (\S+?)::", done.stdout, flags=re.MULTILINE)
+    workers = {path: {worker for worker, test_path in ran if test_path == path} for path in files}
+    assert all(ran) and len(ran) > 20, done.stdout[-3000:]
+    assert all(len(used) == 1 for used in workers.values()), workers
