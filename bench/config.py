@@ -1,6 +1,7 @@
 """The benchmark contract: every environment variable bench/ reads, validated once into `BenchConfig`.
 
-BENCH_QUICK=1      tiny sizes (CI smoke); BENCH_ONLY=p1,p3 runs a subset; BENCH_OUTPUT=path of the table
+BENCH_QUICK=1      tiny sizes (CI smoke); BENCH_ONLY=p1,p3 runs a subset; BENCH_RUNS=N back-to-back runs whose
+spread the table records (default 3, 1 with BENCH_QUICK); BENCH_OUTPUT=path of the table
 (default bench/RESULTS.md); BENCH_WORK_DIR=scratch (default build/bench); BYOC_SERVE_IMAGE / BYOC_TRAIN_IMAGE
 = product images for P7/P8 (else read from build/images.env, else the newest local byoc/ image).
 """
@@ -84,6 +85,7 @@ class BenchConfig:
     quick: bool
     sizes: Sizes
     only: tuple[str, ...]
+    runs: int
     output: Path
     work_dir: Path
     serve_image: str | None
@@ -107,11 +109,15 @@ def load(environ: Mapping[str, str] | None = None) -> BenchConfig:
     unknown = sorted(set(only) - set(BENCHMARKS))
     if unknown:
         raise BenchConfigError(f"BENCH_ONLY names unknown benchmarks {unknown}; known: {', '.join(BENCHMARKS)}")
+    runs_text = environ.get("BENCH_RUNS", "").strip() or ("1" if quick else "3")
+    if not runs_text.isdigit() or not 1 <= int(runs_text) <= 10:
+        raise BenchConfigError(f"BENCH_RUNS={runs_text!r} must be a whole number from 1 to 10")
     built = read_env_file(REPO_ROOT / "build" / "images.env")
     return BenchConfig(
         quick=quick,
         sizes=QUICK if quick else FULL,
         only=only,
+        runs=int(runs_text),
         output=Path(environ.get("BENCH_OUTPUT") or REPO_ROOT / "bench" / "RESULTS.md"),
         work_dir=Path(environ.get("BENCH_WORK_DIR") or REPO_ROOT / "build" / "bench"),
         serve_image=environ.get("BYOC_SERVE_IMAGE") or built.get("BYOC_SERVE_IMAGE"),

@@ -96,7 +96,26 @@ def _goal_cell(row: Row) -> str:
     return f"{row.goal}{verdict}" if row.goal else "(report)"
 
 
-def render(rows: list[Row], machine_text: str, started: datetime, quick: bool, loads: list[str]) -> str:
+def spread_lines(runs: list[list[Row]]) -> list[str]:
+    """Per row id, the ratio (or, for overhead goals, the overhead) of every run, and its range."""
+    lines = ["", f"Spread over {len(runs)} back-to-back runs of the same code (ratio, or overhead for overhead goals; "
+             "the table above is the last run):"]  # fmt: skip
+    order = [row.id for row in runs[-1]]
+    for row_id in order:
+        rows = [row for run in runs for row in run if row.id == row_id]
+        values = [row.overhead if row.goal_max_overhead is not None else row.ratio for row in rows]
+        shown = [v for v in values if v is not None and math.isfinite(v)]
+        if not shown:
+            continue
+        met = [row.met for row in rows if row.met is not None]
+        verdict = f"; goal met in {sum(met)} of {len(met)}" if met else ""
+        each = ", ".join(f"{v:.3f}" for v in shown)
+        lines.append(f"- {row_id}: {min(shown):.3f}-{max(shown):.3f} ({each}){verdict}")
+    return lines
+
+
+def render(rows: list[Row], machine_text: str, started: datetime, quick: bool, loads: list[str],
+           runs: list[list[Row]] | None = None) -> str:  # fmt: skip
     date = started.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "# Benchmark results" + (" (BENCH_QUICK smoke run: tiny sizes, numbers are meaningless)" if quick else ""),
@@ -116,6 +135,8 @@ def render(rows: list[Row], machine_text: str, started: datetime, quick: bool, l
     notes = [f"- **{row.id}**: {row.note}" for row in rows if row.note]
     if notes:
         lines += ["", "Notes:", *notes]
+    if runs:
+        lines += spread_lines(runs)
     if loads:
         lines += ["", "Machine load (`uptime`) as each benchmark started:", *(f"- {entry}" for entry in loads)]
     return "\n".join(lines) + "\n"

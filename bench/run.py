@@ -57,13 +57,8 @@ def run_child(module: str, config: BenchConfig, scratch: Path) -> tuple[list[Row
     return [failed_row(module.split(".")[1], f"{reason}: {last[0][:200]}")], False
 
 
-def main() -> int:
-    config = load()
-    config.work_dir.mkdir(parents=True, exist_ok=True)
-    started = datetime.now(timezone.utc)
-    machine_text = machine()
+def run_once(config: BenchConfig, loads: list[str]) -> tuple[list[Row], bool]:
     rows: list[Row] = []
-    loads: list[str] = []
     failed = False
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch_name:
         scratch = Path(scratch_name)
@@ -82,7 +77,25 @@ def main() -> int:
             child_rows, ok = run_child(module, config, scratch)
             failed |= not ok
             rows += child_rows
-    table = render(rows, machine_text, started, config.quick, loads)
+    return rows, failed
+
+
+def main() -> int:
+    config = load()
+    config.work_dir.mkdir(parents=True, exist_ok=True)
+    started = datetime.now(timezone.utc)
+    machine_text = machine()
+    runs: list[list[Row]] = []
+    loads: list[str] = []
+    failed = False
+    for index in range(config.runs):
+        if config.runs > 1:
+            print(f"run {index + 1} of {config.runs}", flush=True)
+        rows, run_failed = run_once(config, loads)
+        runs.append(rows)
+        failed |= run_failed
+    # The table is the last run; the spread shows how far the same code moved over the runs before it.
+    table = render(runs[-1], machine_text, started, config.quick, loads, runs if len(runs) > 1 else None)
     config.output.parent.mkdir(parents=True, exist_ok=True)
     config.output.write_text(table)
     print(table)

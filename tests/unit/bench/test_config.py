@@ -13,6 +13,12 @@ def test_defaults_are_the_full_sizes():
     assert loaded.sizes == config.FULL
     assert loaded.only == config.BENCHMARKS
     assert loaded.output == config.REPO_ROOT / "bench" / "RESULTS.md"
+    assert loaded.runs == 3  # make bench: three back-to-back runs, their spread in the table
+
+
+def test_runs_default_to_one_when_quick_and_can_be_set():
+    assert config.load({"BENCH_QUICK": "1"}).runs == 1
+    assert config.load({"BENCH_RUNS": "2"}).runs == 2
 
 
 def test_quick_and_subset():
@@ -30,6 +36,8 @@ def test_quick_sizes_are_smaller_everywhere():
 @pytest.mark.parametrize(("environ", "message"), [
     ({"BENCH_QUICK": "maybe"}, "BENCH_QUICK"),
     ({"BENCH_ONLY": "p1,p99"}, "p99"),
+    ({"BENCH_RUNS": "0"}, "BENCH_RUNS"),
+    ({"BENCH_RUNS": "three"}, "BENCH_RUNS"),
 ])  # fmt: skip
 def test_bad_values_name_the_variable(environ, message):
     with pytest.raises(config.BenchConfigError, match=message):

@@ -71,3 +71,15 @@ def test_rows_round_trip_through_json(tmp_path):
     rows = [row(extra={"added_mb": 12.5}), row(id="P7", ours=None, reference=None, goal_min_ratio=None)]
     save_rows(rows, tmp_path / "rows.json")
     assert load_rows(tmp_path / "rows.json") == rows
+
+
+def test_spread_lists_each_runs_ratio_and_how_often_the_goal_was_met():
+    def run(ratio_ours, overhead_ours):
+        return [Row(id="P4c", what="cpu", unit="ms", ours=ratio_ours, reference=1.0, goal_max_ratio=1.25),
+                Row(id="P3", what="latency", unit="ms", ours=overhead_ours, reference=2.0, goal_max_overhead=1.5)]
+    runs = [run(1.2, 3.0), run(1.4, 3.6), run(1.1, 3.2)]
+    text = render(runs[-1], "m", STARTED, quick=False, loads=[], runs=runs)
+    assert "Spread over 3 back-to-back runs" in text
+    assert "- P4c: 1.100-1.400 (1.200, 1.400, 1.100); goal met in 2 of 3" in text
+    assert "- P3: 1.000-1.600 (1.000, 1.600, 1.200); goal met in 2 of 3" in text
+    assert "Spread" not in render(runs[-1], "m", STARTED, quick=False, loads=[])
