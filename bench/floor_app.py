@@ -12,13 +12,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from serve_container.contract import load_settings
 from serve_container.protos import predict_pb2, prediction_service_pb2_grpc
 from serve_container.tfs_client import TfsClient
 
-DEADLINE_SECONDS = 60.0
-
+# Where TF Serving is and the deadline, read as the app reads them (serve_container.contract); the request file is
+# the one input of bench's own, set by bench.serving.start_floor.
+_settings = load_settings()
+DEADLINE_SECONDS = _settings.grpc_deadline_seconds
 _request = predict_pb2.PredictRequest.FromString(Path(os.environ["BENCH_FLOOR_REQUEST"]).read_bytes())
-_client = TfsClient(f"127.0.0.1:{os.environ['BYOC_TFS_GRPC_PORT']}", DEADLINE_SECONDS)
+_client = TfsClient(_settings.grpc_target, DEADLINE_SECONDS)
 _stub = None
 
 
