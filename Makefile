@@ -9,9 +9,9 @@ TEST_DIRS := tests/unit tests/integration tests/container tests/reliability
 FAST_DIRS := tests/unit tests/integration
 export TF_CPP_MIN_LOG_LEVEL := 2
 export TF_USE_LEGACY_KERAS := 1
-# WORKERS=2: both cores (pytest-xdist; tests/conftest.py keeps tests that share fixtures or fixed ports on one
-# worker). Sequential by default: the last two-worker CI run hung a localhost MultiWorkerMirrored test (README).
-WORKERS ?= 1
+# Both cores (pytest-xdist; tests/conftest.py keeps tests that share fixtures or fixed ports on one worker).
+# WORKERS=1 runs one test at a time.
+WORKERS ?= 2
 PYTEST := $(PYTHON) -m pytest --durations=10 $(if $(filter 1,$(WORKERS)),,-n $(WORKERS) --dist loadgroup --no-loadscope-reorder)
 
 .PHONY: test test-fast setup demo smoke bench bench-quick soak host-packages venv engine images clean-images lint

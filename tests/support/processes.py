@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -37,6 +38,33 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+# Below the kernel's ephemeral range (32768+ here) and clear of the fixed ports our images bind (2222-2224,
+# 8080, 8500/8501, 8890, 29800).
+FIXED_BLOCK_PORTS = range(12000, 20000)
+
+
+def free_port_block(count: int) -> int:
+    """The first of `count` consecutive TCP ports free on this host, for servers that derive ports from a base
+    (TF_CONFIG). Not an OS-picked port: those lie in the ephemeral range, where any process's outgoing
+    connection can take base+1 between this check and the server's bind (a two-worker run lost a test to it)."""
+    ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    top = min(FIXED_BLOCK_PORTS.stop, ephemeral_low) - count
+    for _ in range(50):
+        base = random.randrange(FIXED_BLOCK_PORTS.start, top)
+        if all(_bindable(base + offset) for offset in range(count)):
+            return base
+    raise AssertionError(f"no {count} consecutive free ports in {FIXED_BLOCK_PORTS.start}-{top + count}")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("", port))
+        except OSError:
+            return False
+        return True
 
 
 def port_is_open(port: int, host: str = "127.0.0.1") -> bool:
