@@ -60,6 +60,11 @@ def to_tensor_proto(array: np.ndarray, proto: tensor_pb2.TensorProto | None = No
     """`array` as a TensorProto; filled into `proto` when given (a request's `inputs[name]`: no CopyFrom of the
     content afterwards)."""
     proto = tensor_pb2.TensorProto() if proto is None else proto
+    # The shape before the content: with upb, a submessage added after a large bytes field makes the message
+    # serialize ~15x slower (measured: 1.3 vs 0.09 ms for a 256x32x32x3 uint8 batch).
+    dims = proto.tensor_shape.dim
+    for size in array.shape:
+        dims.add(size=int(size))
     if array.dtype.kind in ("O", "S", "U"):
         proto.dtype = _DT.DT_STRING
         flat = array.reshape(-1)
@@ -71,9 +76,6 @@ def to_tensor_proto(array: np.ndarray, proto: tensor_pb2.TensorProto | None = No
         proto.dtype = dtype_enum
         # tensor_content is little-endian row-major bytes.
         proto.tensor_content = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
-    dims = proto.tensor_shape.dim
-    for size in array.shape:
-        dims.add(size=int(size))
     return proto
 
 
