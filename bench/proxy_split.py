@@ -1,4 +1,4 @@
-"""P4d: where the proxy's CPU per one-PNG request goes, measured in this process (no gunicorn, no sockets).
+"""P4d and P5b's split: where the proxy's CPU per request goes, measured in this process (no gunicorn, no sockets).
 
 Three WSGI apps answer the same request against the same TF Serving, interleaved over rounds: bench.floor_app
 (the bare forwarder P4c compares with), the same forwarder as a one-route Flask app (so Flask's own share is the
@@ -20,17 +20,17 @@ from bench.stats import median
 ROUNDS = 5
 
 
-def _environ(body: bytes) -> dict:
+def _environ(body: bytes, content_type: str = "image/png") -> dict:
     return {
         "REQUEST_METHOD": "POST", "PATH_INFO": "/invocations", "SCRIPT_NAME": "", "QUERY_STRING": "",
         "SERVER_NAME": "bench", "SERVER_PORT": "8080", "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http",
-        "CONTENT_TYPE": "image/png", "CONTENT_LENGTH": str(len(body)), "HTTP_ACCEPT": "application/json",
+        "CONTENT_TYPE": content_type, "CONTENT_LENGTH": str(len(body)), "HTTP_ACCEPT": "application/json",
         "wsgi.errors": sys.stderr, "wsgi.multithread": True, "wsgi.multiprocess": False, "wsgi.run_once": False,
     }  # fmt: skip
 
 
-def _caller(app, body: bytes) -> Callable[[], None]:
-    base = _environ(body)
+def _caller(app, body: bytes, content_type: str = "image/png") -> Callable[[], None]:
+    base = _environ(body, content_type)
 
     def call() -> None:
         environ = dict(base, **{"wsgi.input": io.BytesIO(body)})
@@ -108,4 +108,59 @@ def measure_split(env: dict, png_file: Path, calls: int) -> dict[str, float]:
     }
     for name, step in steps.items():
         result[name] = median([cpu_ms(step, calls) for _ in range(ROUNDS)])
+    return result
+
+
+def measure_batch_split(env: dict, body: bytes, calls: int) -> dict[str, float]:
+    """P5b's split of the proxy's CPU per TFRecord batch request, step by step in this process against the running
+    `serve`'s TF Serving: the whole app, then framing + CRC, Example parsing, image decoding (libspng alone as
+    well), the Predict calls in the app's chunks (client CPU: building, serializing, gRPC), the JSON body."""
+    import os
+
+    import pyspng
+
+    os.environ.update(env)
+    from serve_container import encoders
+    from serve_container.app import create_app, pick_signature
+    from serve_container.contract import load_settings
+    from serve_container.decoders import images, tfrecord
+
+    settings = load_settings(env)
+    ours = create_app(settings)
+    service = ours.config["service"]
+    app = _caller(ours, body, "application/x-tfrecord")
+    signature = pick_signature(service.client.signatures(settings.model_name), None)
+    spec = signature.image_input()
+    options = service.options.for_model(settings.model_dir, None)
+    records = tfrecord.split_records(body)
+
+    def examples():
+        return [tfrecord.example_image(r, options.image_key, i, options.schema) for i, r in enumerate(records)]
+
+    found = examples()
+    batch = images.images_to_batch(found, spec, options.max_image_pixels)
+    size = settings.chunk_size or len(batch)
+
+    def predict():
+        chunks = ({spec.name: batch[start : start + size]} for start in range(0, len(batch), size))
+        return service.client.predict_chunks(settings.model_name, None, signature.name, chunks)
+
+    def predict_one():  # the same batch in one call, to show what the chunks cost
+        return service.client.predict(settings.model_name, None, signature.name, {spec.name: batch})
+
+    outputs, _ = predict()
+    steps = {
+        "app": app,
+        "frames": lambda: tfrecord.split_records(body),
+        "examples": examples,
+        "decode": lambda: images.images_to_batch(found, spec, options.max_image_pixels),
+        "libspng": lambda: [pyspng.load(data) for data in found],
+        "predict": predict,
+        "predict_one": predict_one,
+        "json": lambda: encoders.encode("application/json", outputs),
+    }
+    for step in steps.values():  # warm-up
+        step()
+    result = {name: median([cpu_ms(step, calls) for _ in range(ROUNDS)]) for name, step in steps.items()}
+    result["chunks"] = -(-len(batch) // size)
     return result

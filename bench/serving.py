@@ -29,7 +29,7 @@ from bench.proxy_split import measure_split
 from bench.results import Row
 from bench.stats import interleave, median, paired_ratio, percentile, rate
 from serve_container.commands import gunicorn_command
-from serve_container.contract import child_environment, load_settings
+from serve_container.contract import gunicorn_environment, load_settings
 from serve_container.custom_attributes import HEADER
 from tests.support.processes import REPO_ROOT, ManagedProcess, free_port, start_process
 from tests.support.serving import build_slim_protos, serve_env, start_serve
@@ -116,7 +116,7 @@ def start_floor(served, folder: Path, log_path: Path) -> ManagedProcess:
     settings = load_settings(env)
     tmp = "/dev/shm" if os.path.isdir("/dev/shm") else None
     command = [*gunicorn_command(settings, sys.executable, tmp)[:-1], "bench.floor_app:application"]
-    floor = start_process(command, env=child_environment(settings, env), cwd=REPO_ROOT, log_path=log_path)
+    floor = start_process(command, env=gunicorn_environment(settings, env), cwd=REPO_ROOT, log_path=log_path)
     served.env["BENCH_FLOOR_PORT"] = str(port)
     floor.wait_for_port(port)
     return floor
@@ -235,17 +235,23 @@ def measure(config: BenchConfig) -> list[Row]:
                     note=f"{sizes.batch_requests} requests per round, {sizes.batch_rounds} rounds; reference "
                     "= tf.saved_model.load(...).signatures['serving_default'] on the decoded uint8 batch")
             )  # fmt: skip
-            requests = sizes.batch_requests
+            requests = sizes.batch_requests * sizes.batch_rounds  # enough for psutil's 10 ms ticks to average out
             proxy_cpu = per_call(served.process.pid, requests,
                                  lambda: proxy_batch_rate(served, body, len(batch), requests))  # fmt: skip
             started = self_cpu_seconds()
-            reference_run()
+            for _ in range(sizes.batch_rounds):
+                reference_run()
             reference_ms = (self_cpu_seconds() - started) * 1000 / requests
+            split = proxy_split.measure_batch_split(served.env, body, requests)
             rows.append(
                 Row(id="P5b", what=f"CPU per {len(batch)}-record request: proxy + TF Serving vs in-process SavedModel",
                     unit="ms", ours=proxy_cpu.total_ms, reference=reference_ms,
-                    note=f"proxy {proxy_cpu.proxy_ms:.1f} ms (split, decode, gRPC, JSON) + TF Serving "
-                    f"{proxy_cpu.tfs_ms:.1f} ms per request, {requests} requests")
+                    note=f"proxy {proxy_cpu.proxy_ms:.1f} ms + TF Serving {proxy_cpu.tfs_ms:.1f} ms per request, "
+                    f"{requests} requests. The proxy's share in this process (WSGI calls, {proxy_split.ROUNDS} "
+                    f"rounds): the app {split['app']:.1f} ms, of which framing + CRC {split['frames']:.2f}, Example "
+                    f"parsing {split['examples']:.2f}, image decoding {split['decode']:.2f} (libspng alone "
+                    f"{split['libspng']:.2f}), {split['chunks']} Predict calls {split['predict']:.2f} (one call "
+                    f"for the whole batch: {split['predict_one']:.2f}), JSON {split['json']:.2f} ms")
             )  # fmt: skip
         if "p6" in config.only:
             result = run_loadgen(served, folder, "throughput", ["proxy_png", "proxy_json"],

@@ -177,10 +177,25 @@ def _omp_threads(env: _Reader) -> str:
     return value
 
 
+# glibc malloc in the gunicorn workers: request-sized buffers (a 256x32x32x3 batch is 0.8 MB, and a request copies
+# it several times on its way into a PredictRequest) stay on the heap and are reused, instead of an mmap + munmap
+# each whose fresh pages fault in on every request (measured: 12 -> 9 ms of CPU per 256-record request). Freed
+# memory up to the trim threshold stays mapped. A value the container is given wins.
+GUNICORN_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(16 * MB), "MALLOC_TRIM_THRESHOLD_": str(64 * MB)}
+
+
 def child_environment(settings: Settings, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment TF Serving and gunicorn start with: ours plus the thread settings decided here."""
+    """The environment TF Serving starts with: ours plus the thread settings decided here."""
     env = dict(os.environ if environ is None else environ)
     env["OMP_NUM_THREADS"] = settings.omp_num_threads
+    return env
+
+
+def gunicorn_environment(settings: Settings, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment gunicorn starts with: TF Serving's plus the malloc tuning above."""
+    env = child_environment(settings, environ)
+    for name, value in GUNICORN_MALLOC.items():
+        env.setdefault(name, value)
     return env
 
 
@@ -259,8 +274,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         tfrecord_image_key=env.raw("BYOC_TFRECORD_IMAGE_KEY") or None,
         default_accept=default_accept,
         top_k=env.integer("BYOC_TOP_K", 0, 0, 1000),
-        # Big batches go to TF Serving in chunks so decoding the next overlaps inference of the last; 0 = one call.
-        predict_chunk_size=env.integer("BYOC_PREDICT_CHUNK_SIZE", 64, 0, 1_000_000),
+        # Bigger batches go to TF Serving in chunks (bounded inference memory; decoding the next overlaps inference
+        # of the last); 0 = one call. Not smaller: each call has a fixed cost on both sides, and 4 calls of 64 cost
+        # more than the overlap saves (bench P5: 0.72-0.76 of in-process at 64, 0.81-0.82 in one call).
+        predict_chunk_size=env.integer("BYOC_PREDICT_CHUNK_SIZE", 256, 0, 1_000_000),
         ping_cache_seconds=env.number("BYOC_PING_CACHE_SECONDS", 1.0, 0.0, 60.0),
         log_level=env.choice("BYOC_LOG_LEVEL", "INFO", LOG_LEVELS, upper=True),
         enable_hooks=env.boolean("BYOC_ENABLE_HOOKS", True),

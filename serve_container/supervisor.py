@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from serve_container.commands import batching_parameters_text, gunicorn_command, tfs_command
-from serve_container.contract import Settings, child_environment, load_settings
+from serve_container.contract import Settings, child_environment, gunicorn_environment, load_settings
 from serve_container.errors import CatalogError, SettingsError, StartupError
 from serve_container.model_catalog import (
     CONFIG_FILE,
@@ -71,7 +71,7 @@ class Supervisor:
         self.tfs_started = 0.0
         self.gunicorn: subprocess.Popen | None = None
         self.command: list[str] = []
-        self.environment = child_environment(settings)
+        self.tfs_environment = child_environment(settings)
         self.waited_models: list[str] = []  # multi-model: none, TF Serving starts empty
 
     def request_stop(self, signum, _frame) -> None:
@@ -131,7 +131,7 @@ class Supervisor:
 
     def start_tfs(self) -> None:
         log.info("starting TF Serving: %s", " ".join(self.command))
-        self.tfs = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, env=self.environment)
+        self.tfs = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, env=self.tfs_environment)
         self.tfs_started = time.monotonic()
 
     def wait_available(self) -> None:
@@ -172,7 +172,7 @@ class Supervisor:
         tmp = "/dev/shm" if os.path.isdir("/dev/shm") else None
         command = gunicorn_command(self.settings, sys.executable, tmp)
         log.info("starting gunicorn: %s", " ".join(command))
-        self.gunicorn = subprocess.Popen(command, stdin=subprocess.DEVNULL, env=self.environment)
+        self.gunicorn = subprocess.Popen(command, stdin=subprocess.DEVNULL, env=gunicorn_environment(self.settings))
 
     def monitor(self) -> int:
         restarts = 0

@@ -177,3 +177,17 @@ def test_tf_serving_and_the_workers_start_with_the_contracts_omp_threads(served)
     assert len(children) >= 3  # TF Serving, gunicorn's arbiter and its worker
     want = os.environ.get("OMP_NUM_THREADS") or "1"  # the DLC's default unless the environment sets it
     assert {child.environ().get("OMP_NUM_THREADS") for child in children} == {want}
+
+
+def test_only_the_gunicorn_processes_start_with_the_malloc_tuning(served):
+    import psutil
+
+    from serve_container.contract import GUNICORN_MALLOC
+
+    process, _ = served
+    children = psutil.Process(process.process.pid).children(recursive=True)
+    tuned = [(" ".join(c.cmdline()[:3]), {k: c.environ().get(k) for k in GUNICORN_MALLOC}) for c in children]
+    gunicorn = [env for command, env in tuned if "gunicorn" in command]
+    others = [env for command, env in tuned if "gunicorn" not in command]  # TF Serving (the stand-in here)
+    assert len(gunicorn) >= 2 and all(env == GUNICORN_MALLOC for env in gunicorn), tuned  # arbiter + worker
+    assert others and all(set(env.values()) == {None} for env in others), tuned

@@ -69,12 +69,12 @@ def test_a_bad_image_in_a_later_chunk_fails_when_that_chunk_is_decoded():
 @pytest.mark.parametrize(
     ("env", "expected"),
     [
-        ({}, 64),
+        ({}, 256),
         ({"BYOC_PREDICT_CHUNK_SIZE": "0"}, 0),
         ({"SAGEMAKER_TFS_ENABLE_BATCHING": "true", "SAGEMAKER_TFS_MAX_BATCH_SIZE": "8"}, 8),
         # TF Serving refuses a task over max_batch_size, so batching caps the chunk even when chunking is off.
         ({"SAGEMAKER_TFS_ENABLE_BATCHING": "true", "BYOC_PREDICT_CHUNK_SIZE": "0"}, 8),
-        ({"SAGEMAKER_TFS_ENABLE_BATCHING": "true", "SAGEMAKER_TFS_MAX_BATCH_SIZE": "512"}, 64),
+        ({"SAGEMAKER_TFS_ENABLE_BATCHING": "true", "SAGEMAKER_TFS_MAX_BATCH_SIZE": "512"}, 256),
     ],
 )
 def test_chunk_size_rule(env, expected):

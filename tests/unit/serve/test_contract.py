@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from serve_container.contract import Settings, child_environment, load_settings
+from serve_container.contract import GUNICORN_MALLOC, Settings, child_environment, gunicorn_environment, load_settings
 from serve_container.errors import SettingsError
 
 
@@ -124,3 +124,13 @@ def test_bad_omp_threads_name_the_variable(value):
 def test_every_setting_has_its_default_in_one_place():
     # The dataclass states no defaults: load_settings is the only place (a default here would be a second one).
     assert all(field.default is dataclasses.MISSING for field in dataclasses.fields(Settings))
+
+
+def test_gunicorn_gets_the_malloc_tuning_unless_the_container_sets_it():
+    settings = load_settings({})
+    env = gunicorn_environment(settings, {"PATH": "/bin"})
+    assert env == {"PATH": "/bin", "OMP_NUM_THREADS": "1", **GUNICORN_MALLOC}
+    mine = gunicorn_environment(settings, {"MALLOC_MMAP_THRESHOLD_": "131072"})
+    assert mine["MALLOC_MMAP_THRESHOLD_"] == "131072"
+    assert mine["MALLOC_TRIM_THRESHOLD_"] == GUNICORN_MALLOC["MALLOC_TRIM_THRESHOLD_"]
+    assert not set(GUNICORN_MALLOC) & set(child_environment(settings, {}))  # TF Serving keeps glibc's defaults
