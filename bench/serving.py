@@ -243,6 +243,7 @@ def measure(config: BenchConfig) -> list[Row]:
                 reference_run()
             reference_ms = (self_cpu_seconds() - started) * 1000 / requests
             split = proxy_split.measure_batch_split(served.env, body, requests)
+            one_call = f" (one call for the whole batch: {split['predict_one']:.2f})" if "predict_one" in split else ""
             rows.append(
                 Row(id="P5b", what=f"CPU per {len(batch)}-record request: proxy + TF Serving vs in-process SavedModel",
                     unit="ms", ours=proxy_cpu.total_ms, reference=reference_ms,
@@ -250,8 +251,8 @@ def measure(config: BenchConfig) -> list[Row]:
                     f"{requests} requests. The proxy's share in this process (WSGI calls, {proxy_split.ROUNDS} "
                     f"rounds): the app {split['app']:.1f} ms, of which framing + CRC {split['frames']:.2f}, Example "
                     f"parsing {split['examples']:.2f}, image decoding {split['decode']:.2f} (libspng alone "
-                    f"{split['libspng']:.2f}), {split['chunks']} Predict calls {split['predict']:.2f} (one call "
-                    f"for the whole batch: {split['predict_one']:.2f}), JSON {split['json']:.2f} ms")
+                    f"{split['libspng']:.2f}), {split['chunks']} Predict call(s) {split['predict']:.2f}{one_call}, "
+                    f"JSON {split['json']:.2f} ms; this process keeps glibc's malloc defaults, the workers do not")
             )  # fmt: skip
         if "p6" in config.only:
             result = run_loadgen(served, folder, "throughput", ["proxy_png", "proxy_json"],
