@@ -33,29 +33,42 @@ class ProcessFailed(AssertionError):
     """A managed process died or never became ready; the message ends with its log tail."""
 
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now (the OS picks it; tiny race window accepted)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+# Ports for the servers tests start: below the kernel's ephemeral range (32768+ here), where every outgoing
+# connection takes its local port, clear of the fixed ports our images bind (2222-2224, 8080, 8500/8501, 8890,
+# 29800), and a slice of their own per xdist worker. Not bind(0): the OS picks from the ephemeral range and frees
+# the port at once, so the other worker could pick it too before our server binds it. Both happened under two
+# workers: a frozen-TF-Serving test answered by the other worker's TF Serving on the same port, an MWMS pair hung.
+TEST_PORTS = range(12000, 20000)
+_cursor: list[int] = []  # this process's next offset in its slice (random start: child processes pick too)
 
 
-# Below the kernel's ephemeral range (32768+ here) and clear of the fixed ports our images bind (2222-2224,
-# 8080, 8500/8501, 8890, 29800).
-FIXED_BLOCK_PORTS = range(12000, 20000)
+def worker_ports() -> range:
+    """This xdist worker's slice of TEST_PORTS (all of it without xdist)."""
+    ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    usable = range(TEST_PORTS.start, min(TEST_PORTS.stop, ephemeral_low))
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    size = len(usable) // max(1, count)
+    return range(usable.start + index * size, usable.start + (index + 1) * size)
 
 
 def free_port_block(count: int) -> int:
-    """The first of `count` consecutive TCP ports free on this host, for servers that derive ports from a base
-    (TF_CONFIG). Not an OS-picked port: those lie in the ephemeral range, where any process's outgoing
-    connection can take base+1 between this check and the server's bind (a two-worker run lost a test to it)."""
-    ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    top = min(FIXED_BLOCK_PORTS.stop, ephemeral_low) - count
-    for _ in range(50):
-        base = random.randrange(FIXED_BLOCK_PORTS.start, top)
+    """The first of `count` consecutive TCP ports free right now, from this worker's slice, taken in turn."""
+    ports = worker_ports()
+    if not _cursor:
+        _cursor.append(random.randrange(len(ports)))
+    for _ in range(len(ports)):
+        base = ports.start + _cursor[0] % (len(ports) - count + 1)
+        _cursor[0] += count
         if all(_bindable(base + offset) for offset in range(count)):
             return base
-    raise AssertionError(f"no {count} consecutive free ports in {FIXED_BLOCK_PORTS.start}-{top + count}")
+    raise AssertionError(f"no {count} consecutive free ports in {ports.start}-{ports.stop - 1}")
+
+
+def free_port() -> int:
+    """A TCP port free right now, for a server a test is about to start (see TEST_PORTS)."""
+    return free_port_block(1)
 
 
 def _bindable(port: int) -> bool:

@@ -1,10 +1,8 @@
-import socket
-
 import pytest
+
+from tests.support import processes
 
 
 @pytest.fixture
 def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return processes.free_port()

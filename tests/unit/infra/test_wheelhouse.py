@@ -9,19 +9,14 @@ from pathlib import Path
 import pytest
 
 from dev import wheelhouse
+from tests.support.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_served_directory_is_reachable_then_closed(tmp_path):
     (tmp_path / "pkg-1.0-py3-none-any.whl").write_bytes(b"wheel")
-    port = _free_port()
+    port = free_port()
     with wheelhouse.served(tmp_path, port) as url:
         assert url == f"http://127.0.0.1:{port}/"
         listing = urllib.request.urlopen(url, timeout=5).read().decode()
