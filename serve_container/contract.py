@@ -276,7 +276,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         top_k=env.integer("BYOC_TOP_K", 0, 0, 1000),
         # Bigger batches go to TF Serving in chunks (bounded inference memory; decoding the next overlaps inference
         # of the last); 0 = one call. Not smaller: each call has a fixed cost on both sides, and 4 calls of 64 cost
-        # more than the overlap saves (bench P5: 0.72-0.76 of in-process at 64, 0.81-0.82 in one call).
+        # more than the overlap saves (bench P5 side by side: 0.72-0.76 of in-process at 64, 0.78-0.82 in one call).
         predict_chunk_size=env.integer("BYOC_PREDICT_CHUNK_SIZE", 256, 0, 1_000_000),
         ping_cache_seconds=env.number("BYOC_PING_CACHE_SECONDS", 1.0, 0.0, 60.0),
         log_level=env.choice("BYOC_LOG_LEVEL", "INFO", LOG_LEVELS, upper=True),
