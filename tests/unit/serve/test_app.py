@@ -103,3 +103,35 @@ def test_inference_py_without_hooks_fails_the_worker_at_start(settings):
     (settings.code_dir / "inference.py").write_text("x = 1\n")
     with pytest.raises(ValueError, match="defines none of"):
         create_app(settings)
+
+
+def test_inference_routes_answer_only_their_exact_paths(settings):
+    # InvokeRoutes answers /invocations itself, before Flask: other spellings are Flask's 404, still JSON.
+    client = create_app(settings).test_client()
+    for path in ("/invocations/", "/invocations/x", "/models/m/invoke"):  # not multi-model: no /models API
+        response = client.post(path, data=b"[[1]]", content_type="application/json")
+        assert response.status_code == 404 and response.get_json()["error"], path
+
+
+def test_multi_model_invoke_route_edges(settings):
+    client = create_app(dataclasses.replace(settings, multi_model=True)).test_client()
+    assert client.get("/models/m/invoke").status_code == 405
+    assert client.get("/models/m/invoke").headers["Content-Type"] == "application/json"
+    assert client.post("/models/a/b/invoke", data=b"[[1]]", content_type="application/json").status_code == 404
+    unknown = client.post("/models/nobody/invoke", data=b"[[1]]", content_type="application/json")
+    assert unknown.status_code == 404 and "nobody" in unknown.get_json()["error"]
+
+
+class _BrokenClient:
+    """A TF Serving client that fails in a way nothing maps: the app must still answer, in JSON."""
+
+    def __getattr__(self, name):
+        raise RuntimeError(f"client exploded in {name}")
+
+
+def test_an_unexpected_error_on_the_inference_path_is_a_json_500(settings):
+    client = create_app(settings, client=_BrokenClient()).test_client()
+    response = client.post("/invocations", data=b"[[1]]", content_type="application/json")
+    assert response.status_code == 500
+    assert response.get_json() == {"error": "internal error: RuntimeError: client exploded in signatures"}
+    assert response.headers["Content-Length"] == str(len(response.data))
