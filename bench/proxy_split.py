@@ -1,10 +1,9 @@
 """P4d and P5b's split: where the proxy's CPU per request goes, measured in this process (no gunicorn, no sockets).
 
-Three WSGI apps answer the same request against the same TF Serving, interleaved over rounds: bench.floor_app
-(the bare forwarder P4c compares with), the same forwarder as a one-route Flask app (so Flask's own share is the
-difference), and our app. Our steps are then timed one by one on the same request: decoding the PNG, building the
-PredictRequest, the response's tensors back to numpy, the JSON body. CPU time of this process (time.process_time,
-gRPC's threads included), so the other core's load does not count.
+P4d: four WSGI apps answer the same request against the same TF Serving, interleaved over rounds: bench.floor_app
+(the bare forwarder P4c compares with), the same forwarder as a one-route Flask app (what Flask's view machinery
+would add), the forwarder doing only the work a PNG proxy cannot skip (decode, PredictRequest, JSON), and our app.
+CPU time of this process (time.process_time, gRPC's threads included), so the other core's load does not count.
 """
 
 from __future__ import annotations
@@ -63,26 +62,49 @@ def flask_floor(forward: Callable[[], bytes]):
     return app
 
 
+def necessary_forwarder(stub, service, signature, options, model: str):
+    """bench.floor_app plus only the work a PNG proxy cannot skip, done with our functions: decode the PNG, build
+    the PredictRequest from its pixels, answer the response's tensors as JSON. No request object, routing,
+    negotiation, catalog or hooks: what ours costs above this is the app's own bookkeeping."""
+    from serve_container import decoders, encoders
+    from serve_container.tensors import from_tensor_proto
+
+    def application(environ, start_response):
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        inputs = decoders.decode("image/png", body, signature, options)
+        request = service.client._request(model, None, signature.name, inputs)
+        response = stub.Predict(request, timeout=60)
+        outputs = {name: from_tensor_proto(response.outputs[name]) for name in response.outputs}
+        answer = encoders.encode("application/json", outputs)
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(answer)))])
+        return [answer]
+
+    return application
+
+
 def measure_split(env: dict, png_file: Path, calls: int) -> dict[str, float]:
-    """{app or step: CPU ms per request}; `env` is the running `serve`'s (its TF Serving, its model)."""
+    """{app: CPU ms per request}, interleaved over rounds; `env` is the running `serve`'s (its TF Serving, its
+    model). Steps are measured inside whole requests, not in hot loops of their own: between a gRPC call's work
+    each costs 2-3x what it does alone."""
     import os
 
     os.environ.update(env)  # floor_app and the app read their settings from the environment, as under gunicorn
     from bench import floor_app
-    from serve_container import decoders, encoders
     from serve_container.app import create_app, pick_signature
     from serve_container.contract import load_settings
-    from serve_container.tensors import from_tensor_proto
 
     body = png_file.read_bytes()
     settings = load_settings(env)
     ours = create_app(settings)
     service = ours.config["service"]
     stub = floor_app.prediction_service_pb2_grpc.PredictionServiceStub(service.client.channel())
+    signature = pick_signature(service.client.signatures(settings.model_name), None)
+    options = service.options.for_model(settings.model_dir, None)
     callers = {
         "wsgi_floor": _caller(floor_app.application, body),
         "flask_floor": _caller(flask_floor(lambda: stub.Predict(floor_app._request, timeout=60).SerializeToString()),
                                body),
+        "necessary": _caller(necessary_forwarder(stub, service, signature, options, settings.model_name), body),
         "ours": _caller(ours, body),
     }  # fmt: skip
     for call in callers.values():  # warm-up: channels, signatures cache, first-call paths
@@ -92,23 +114,7 @@ def measure_split(env: dict, png_file: Path, calls: int) -> dict[str, float]:
     for index in range(ROUNDS):
         for name in callers if index % 2 == 0 else reversed(callers):
             samples[name].append(cpu_ms(callers[name], calls))
-    result = {name: median(values) for name, values in samples.items()}
-
-    signature = pick_signature(service.client.signatures(settings.model_name), None)
-    options = service.options.for_model(settings.model_dir, None)
-    inputs = decoders.decode("image/png", body, signature, options)
-    request = service.client._request(settings.model_name, None, signature.name, inputs)
-    response = stub.Predict(request, timeout=60)
-    outputs = {name: from_tensor_proto(response.outputs[name]) for name in response.outputs}
-    steps = {
-        "decode": lambda: decoders.decode("image/png", body, signature, options),
-        "request": lambda: service.client._request(settings.model_name, None, signature.name, inputs),
-        "response": lambda: {name: from_tensor_proto(response.outputs[name]) for name in response.outputs},
-        "json": lambda: encoders.encode("application/json", outputs),
-    }
-    for name, step in steps.items():
-        result[name] = median([cpu_ms(step, calls) for _ in range(ROUNDS)])
-    return result
+    return {name: median(values) for name, values in samples.items()}
 
 
 def measure_batch_split(env: dict, body: bytes, calls: int) -> dict[str, float]:
