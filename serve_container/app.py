@@ -385,8 +385,9 @@ class InvokeRoutes:
     werkzeug's Request, its Reply written to WSGI; every other path to Flask.
 
     Why not Flask views: Flask's per-request machinery (request and app contexts, URL adapter, session, signals,
-    response finalizing) costs ~0.2 ms of CPU per request, a third of what a bare HTTP -> gRPC forwarder costs in
-    all (bench P4c/P4d). Errors are answered by the same Service.error_response that Flask's handler uses.
+    response finalizing) costs ~0.2 ms of CPU per request: half of what a bare HTTP -> gRPC forwarder costs in
+    all in-process (bench P4d), a quarter of it under gunicorn (P4c). Errors are answered by the same
+    Service.error_response that Flask's handler uses.
     """
 
     def __init__(self, service: Service, flask_wsgi_app):
