@@ -1,0 +1,34 @@
+"""P4f's app: bench.floor_app plus only the work a PNG proxy cannot skip (bench.proxy_split.necessary_forwarder:
+decode the PNG, build the PredictRequest from its pixels, answer JSON of the response), under the same gunicorn
+command line as the floor and the proxy:
+
+    gunicorn <our gunicorn options> bench.necessary_app:application
+
+Its CPU per request over the floor's is the least P4c can read for any proxy that decodes PNGs with our functions.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from bench.proxy_split import necessary_forwarder
+from serve_container.app import create_app, pick_signature
+from serve_container.contract import load_settings
+from serve_container.protos import prediction_service_pb2_grpc
+
+# The settings, the gRPC client and the decode options exactly as the app builds them (serve_container.app).
+_settings = load_settings()
+_service = create_app(_settings).config["service"]
+_lock = threading.Lock()
+_forwarder = None
+
+
+def application(environ, start_response):
+    global _forwarder
+    with _lock:
+        if _forwarder is None:  # after the fork, like the app's channel: one per worker
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(_service.client.channel())
+            signature = pick_signature(_service.client.signatures(_settings.model_name), None)
+            options = _service.options.for_model(_settings.model_dir, None)
+            _forwarder = necessary_forwarder(stub, _service, signature, options, _settings.model_name)
+    return _forwarder(environ, start_response)
