@@ -26,6 +26,9 @@ NUMPY_BY_DTYPE: dict[int, np.dtype] = {
     _DT.DT_STRING: np.dtype(object),
 }
 DTYPE_BY_NUMPY = {v: k for k, v in NUMPY_BY_DTYPE.items()}
+_WIRE_DTYPES = {k: v.newbyteorder("<") for k, v in NUMPY_BY_DTYPE.items()}  # tensor_content's byte order
+# Plain ints: an attribute of the enum wrapper is a Python-level lookup on every response.
+_DT_STRING, _DT_HALF = _DT.DT_STRING, _DT.DT_HALF
 
 # Where TF Serving puts values when it does not use tensor_content; half_val carries float16 bit patterns.
 _VAL_FIELD = {
@@ -80,20 +83,22 @@ def to_tensor_proto(array: np.ndarray, proto: tensor_pb2.TensorProto | None = No
 
 
 def from_tensor_proto(proto: tensor_pb2.TensorProto) -> np.ndarray:
-    shape = tuple(d.size for d in proto.tensor_shape.dim)
-    dtype = NUMPY_BY_DTYPE.get(proto.dtype)
+    shape = tuple([d.size for d in proto.tensor_shape.dim])
+    dtype_enum = proto.dtype
+    dtype = NUMPY_BY_DTYPE.get(dtype_enum)
     if dtype is None:
-        raise UpstreamError(f"TF Serving returned unsupported dtype {_DT.Name(proto.dtype)}")
+        raise UpstreamError(f"TF Serving returned unsupported dtype {_DT.Name(dtype_enum)}")
     count = math.prod(shape)
-    if proto.dtype == _DT.DT_STRING:
+    if dtype_enum == _DT_STRING:
         flat = np.empty(len(proto.string_val), dtype=object)
         flat[:] = list(proto.string_val)
-    elif proto.tensor_content:
-        flat = np.frombuffer(proto.tensor_content, dtype=dtype.newbyteorder("<")).astype(dtype, copy=False)
-    elif proto.dtype == _DT.DT_HALF:
+    elif content := proto.tensor_content:
+        # Little-endian on the wire: native order on little-endian hosts, where astype returns the array itself.
+        flat = np.frombuffer(content, dtype=_WIRE_DTYPES[dtype_enum]).astype(dtype, copy=False)
+    elif dtype_enum == _DT_HALF:
         flat = np.asarray(proto.half_val, dtype=np.uint16).view(np.float16)
     else:
-        flat = np.asarray(getattr(proto, _VAL_FIELD[proto.dtype]), dtype=dtype)
+        flat = np.asarray(getattr(proto, _VAL_FIELD[dtype_enum]), dtype=dtype)
     if flat.size == count:
         return flat.reshape(shape)
     # TF's proto encoding may store one value for a uniform tensor; it stands for every element.
