@@ -17,7 +17,7 @@ from serve_container.protos import predict_pb2, prediction_service_pb2_grpc
 from serve_container.tfs_client import TfsClient
 
 # Where TF Serving is and the deadline, read as the app reads them (serve_container.contract); the request file is
-# the one input of bench's own, set by bench.serving.start_floor.
+# the one input of bench's own, set by bench.serving.start_reference.
 _settings = load_settings()
 DEADLINE_SECONDS = _settings.grpc_deadline_seconds
 _request = predict_pb2.PredictRequest.FromString(Path(os.environ["BENCH_FLOOR_REQUEST"]).read_bytes())

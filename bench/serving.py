@@ -115,7 +115,7 @@ def run_loadgen(served, folder: Path, mode: str, targets: list[str], count: int,
 REFERENCE_APPS = {"floor_png": "bench.floor_app:application", "necessary_png": "bench.necessary_app:application"}
 
 
-def start_floor(served, folder: Path, log_path: Path, target: str = "floor_png") -> ManagedProcess:
+def start_reference(served, folder: Path, log_path: Path, target: str = "floor_png") -> ManagedProcess:
     """A reference app (REFERENCE_APPS[target]: bench.floor_app, or bench.necessary_app) under the gunicorn command
     line `serve` builds from the same settings, on its own port, forwarding to the same TF Serving; served.env
     learns its port (BENCH_<TARGET>_PORT) for run_loadgen."""
@@ -124,10 +124,10 @@ def start_floor(served, folder: Path, log_path: Path, target: str = "floor_png")
     settings = load_settings(env)
     tmp = "/dev/shm" if os.path.isdir("/dev/shm") else None
     command = [*gunicorn_command(settings, sys.executable, tmp)[:-1], REFERENCE_APPS[target]]
-    floor = start_process(command, env=gunicorn_environment(settings, env), cwd=REPO_ROOT, log_path=log_path)
+    reference = start_process(command, env=gunicorn_environment(settings, env), cwd=REPO_ROOT, log_path=log_path)
     served.env[f"BENCH_{target.upper()}_PORT"] = str(port)
-    floor.wait_for_port(port)
-    return floor
+    reference.wait_for_port(port)
+    return reference
 
 
 def config_timeout(count: int, rounds: int) -> float:
@@ -172,28 +172,16 @@ def in_process_rate(model_dir: Path, batch: np.ndarray, requests: int):
 
 
 def direct_batch_rate(served, body: bytes, batch: np.ndarray, requests: int):
-    """P5c/P5d's contenders: one gRPC Predict per request straight to `serve`'s TF Serving, of the batch decoded
-    beforehand (decode=False) or decoded from its PNGs in the call by libspng into one array (decode=True)."""
-    import grpc
+    """P5c/P5d's contenders: one Predict per request through the app's own gRPC client (serve_container.tfs_client)
+    straight to `serve`'s TF Serving, of the batch decoded beforehand (decode=False) or decoded from its PNGs in the
+    call by libspng into one array (decode=True)."""
     import pyspng
-    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
     from serve_container.decoders import tfrecord
-    from serve_container.tensors import to_tensor_proto
+    from serve_container.tfs_client import TfsClient
 
     pngs = [tfrecord.example_image(record, None, index) for index, record in enumerate(tfrecord.split_records(body))]
-    options = [("grpc.max_send_message_length", 2**31 - 1), ("grpc.max_receive_message_length", 2**31 - 1)]
-    channel = grpc.insecure_channel(f"127.0.0.1:{served.env['BYOC_TFS_GRPC_PORT']}", options=options)
-    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-
-    def predict(pixels: np.ndarray) -> None:
-        request = predict_pb2.PredictRequest()
-        request.model_spec.name = fixtures.MODEL_NAME
-        request.model_spec.signature_name = "serving_default"
-        to_tensor_proto(pixels, request.inputs["image"])
-        response = stub.Predict(request, timeout=120)
-        if response.outputs["probabilities"].tensor_shape.dim[0].size != len(pixels):
-            raise RuntimeError("TF Serving answered another batch size")
+    client = TfsClient(f"127.0.0.1:{served.env['BYOC_TFS_GRPC_PORT']}", deadline_seconds=120)
 
     def run(decode: bool) -> float:
         def call_all():
@@ -204,7 +192,9 @@ def direct_batch_rate(served, body: bytes, batch: np.ndarray, requests: int):
                         pixels[index] = pyspng.load(png)
                 else:
                     pixels = batch
-                predict(pixels)
+                outputs, _ = client.predict(fixtures.MODEL_NAME, None, "serving_default", {"image": pixels})
+                if len(outputs["probabilities"]) != len(pixels):
+                    raise RuntimeError("TF Serving answered another batch size")
 
         return rate(len(batch) * requests, call_all)
 
@@ -246,7 +236,7 @@ def measure(config: BenchConfig) -> list[Row]:
             references = {}
             try:
                 for target in REFERENCE_APPS:
-                    references[target] = start_floor(served, folder, work / f"{target}.log", target)
+                    references[target] = start_reference(served, folder, work / f"{target}.log", target)
                 rows += throughput_rows(config, served, folder, references)
             finally:
                 for reference in references.values():
