@@ -1,10 +1,12 @@
-"""P4f's app: bench.floor_app plus only the work a PNG proxy cannot skip (bench.proxy_split.necessary_forwarder:
-decode the PNG, build the PredictRequest from its pixels, answer JSON of the response), under the same gunicorn
-command line as the floor and the proxy:
+"""P4f's and P5e's app: bench.floor_app plus only the work a proxy cannot skip (bench.proxy_split.necessary_forwarder:
+for a PNG, decode it; for a TFRecord batch, frame and parse the records and decode their PNGs; then build the
+PredictRequest from the pixels and answer JSON of the response), under the same gunicorn command line as the floor
+and the proxy:
 
     gunicorn <our gunicorn options> bench.necessary_app:application
 
-Its CPU per request over the floor's is the least P4c can read for any proxy that decodes PNGs with our functions.
+Its CPU per request is the least P4c (over the floor's) and P5b can read for any proxy that does this work with our
+functions.
 """
 
 from __future__ import annotations
