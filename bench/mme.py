@@ -16,7 +16,7 @@ from bench import fixtures
 from bench.child import run_child
 from bench.config import BenchConfig
 from bench.results import Row
-from bench.serving import SERVE_SETTINGS, config_timeout, write_payloads
+from bench.serving import SERVE_SETTINGS, config_timeout, gunicorn_shape, write_payloads
 from bench.stats import median, percentile
 from tests.support.serving import build_slim_protos, serve_env, start_serve
 
@@ -80,7 +80,7 @@ def measure(config: BenchConfig) -> list[Row]:
         multi.process.stop(grace=35)
         single.process.stop(grace=35)
     invoke, invocations = ([s * 1000 for s in result[k]] for k in ("invoke", "invocations"))
-    setup = "cifar10 CNN (untrained export), gunicorn 1 worker x 4 threads, TF Serving stand-in"
+    setup = f"cifar10 CNN (untrained export), gunicorn {gunicorn_shape(single.env)}, TF Serving stand-in"
     return [
         Row(id="P9", what="multi-model load time per model: POST /models -> 200 (ReloadConfig until AVAILABLE)",
             unit="s", ours=median(loads), reference=None,

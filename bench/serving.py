@@ -145,6 +145,12 @@ def start_reference(served, folder: Path, log_path: Path, target: str) -> Manage
 BATCH_CPU_ROUNDS = 3
 
 
+def gunicorn_shape(env: dict) -> str:
+    """'W worker(s) x T threads', as `serve` reads them from this environment (its defaults unless set)."""
+    settings = load_settings(env)
+    return f"{settings.workers} worker{'s' if settings.workers > 1 else ''} x {settings.threads} threads"
+
+
 def config_timeout(count: int, rounds: int) -> float:
     return 120.0 + count * rounds * 0.5
 
@@ -239,9 +245,8 @@ def measure(config: BenchConfig) -> list[Row]:
     env = serve_env(slim, wrapper, model, work / "run", **SERVE_SETTINGS)
     served = start_serve(env, work / "serve.log")
     rows: list[Row] = []
-    setup = (f"cifar10 CNN (untrained export), `serve` with gunicorn {env.get('SAGEMAKER_GUNICORN_WORKERS', '1')} "
-             f"worker x {env['SAGEMAKER_GUNICORN_THREADS']} threads, TF Serving stand-in; load from bench.loadgen "
-             "(separate process, http.client keep-alive / grpc stub)")  # fmt: skip
+    setup = (f"cifar10 CNN (untrained export), `serve` with gunicorn {gunicorn_shape(env)}, TF Serving stand-in; "
+             "load from bench.loadgen (separate process, http.client keep-alive / grpc stub)")  # fmt: skip
     try:
         served.wait_ping(200)
         folder = work / "payloads"

@@ -57,7 +57,6 @@ def serve_env(slim_protos: Path, standin_python: Path, model_dir: Path, run_dir:
         BYOC_TFS_REST_PORT=str(free_port()),
         BYOC_MODEL_DIR=str(model_dir),
         BYOC_SERVE_RUN_DIR=str(run_dir),
-        SAGEMAKER_GUNICORN_THREADS="4",
     )
     env.update({k: str(v) for k, v in extra.items()})
     return env

@@ -172,7 +172,7 @@ def test_top_k_labels_from_assets(served, image_model_dir):
 def test_execution_parameters(served):
     response = requests.get(f"{served.url}/execution-parameters", timeout=10)
     assert response.json() == {
-        "MaxConcurrentTransforms": 8,
+        "MaxConcurrentTransforms": 32,  # 2 workers x 16 threads
         "BatchStrategy": "MULTI_RECORD",
         "MaxPayloadInMB": 1,
     }

@@ -75,7 +75,7 @@ def test_unknown_route_and_method_are_json(client):
 
 def test_execution_parameters(client):
     assert client.get("/execution-parameters").get_json() == {
-        "MaxConcurrentTransforms": 4,
+        "MaxConcurrentTransforms": 16,  # workers x threads: what one instance serves at once
         "BatchStrategy": "MULTI_RECORD",
         "MaxPayloadInMB": 1,
     }

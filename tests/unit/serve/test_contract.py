@@ -48,7 +48,22 @@ def test_dlc_names_are_read():
     assert settings.max_payload_bytes == 100 * 1024 * 1024
     assert settings.default_accept == "text/csv"
     assert settings.model_dir == Path("/tmp/m")
-    assert settings.max_concurrent_transforms == 6
+    assert settings.max_concurrent_transforms == 1  # 3 x 2 in flight, but 100 MB x 1 is Batch Transform's budget
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, 16),  # 1 worker x 16 threads, 6 MB x 16 = 96 <= 100
+        ({"SAGEMAKER_GUNICORN_WORKERS": "2"}, 16),  # 32 in flight, capped by the 100 MB budget
+        ({"SAGEMAKER_MAX_PAYLOAD_IN_MB": "20"}, 5),
+        ({"SAGEMAKER_MAX_PAYLOAD_IN_MB": "1024"}, 1),
+        ({"SAGEMAKER_MAX_PAYLOAD_IN_MB": "0"}, 16),  # no payload limit: no budget to keep
+        ({"SAGEMAKER_MAX_CONCURRENT_TRANSFORMS": "40"}, 40),  # set explicitly: as given
+    ],
+)
+def test_concurrent_transforms_default_to_what_is_in_flight_within_the_payload_budget(env, expected):
+    assert load_settings(env).max_concurrent_transforms == expected
 
 
 def test_batch_transform_queues_deep_like_the_dlc():
