@@ -25,17 +25,42 @@ class UserException:
     rank: str | None = None
 
 
+def _pieces(line: str) -> list[tuple[str | None, str | None, str]]:
+    """(rank, stream, text) of each tagged piece of an output line; untagged text has rank and stream None."""
+    tags = list(_TAG.finditer(line))
+    if not tags:
+        return [(None, None, line)]
+    pieces = [(None, None, line[: tags[0].start()])] if tags[0].start() else []
+    ends = [tag.start() for tag in tags[1:]] + [len(line)]
+    for tag, end in zip(tags, ends, strict=True):
+        pieces.append((tag["rank"], tag["stream"], line[tag.end() : end]))
+    return pieces
+
+
 def untag(lines: Sequence[str], stderr_only: bool = False) -> dict[str | None, list[str]]:
-    """Lines per mpirun rank (None: untagged lines). mpirun relays a rank's stdout and stderr separately, so
-    their lines interleave in arrival order, not in the order the rank wrote them: tracebacks (stderr) are read
-    from the stderr lines alone (`stderr_only`), or a late `print` could land inside one."""
+    """Lines per mpirun rank (None: untagged lines), put back together.
+
+    mpirun relays each chunk a rank writes, tagging its lines; a chunk that ends mid-line is followed on the same
+    output line by the next chunk, from whichever rank wrote next. So only a line's last piece ends a line; an
+    earlier piece is the start of its rank's line, whose rest arrives later under its own tag (CI saw rank 1's
+    "ValueError" followed by rank 0's "Traceback ...", and ": learning rate ..." lines later). mpirun also relays
+    a rank's stdout and stderr separately, so they interleave in arrival order: tracebacks (stderr) are read from
+    the stderr lines alone (`stderr_only`), or a late `print` could land inside one."""
     by_rank: dict[str | None, list[str]] = {}
+    unfinished: dict[tuple[str | None, str | None], str] = {}
+
+    def finish(rank: str | None, stream: str | None, text: str) -> None:
+        if not (stderr_only and stream == "stdout"):
+            by_rank.setdefault(rank, []).append(text)
+
     for line in lines:
-        tagged = _TAG.match(line)
-        if tagged and stderr_only and tagged["stream"] == "stdout":
-            continue
-        rank, text = (tagged["rank"], _TAG.sub("", line)) if tagged else (None, line)
-        by_rank.setdefault(rank, []).append(text)
+        pieces = _pieces(line)
+        for rank, stream, text in pieces[:-1]:
+            unfinished[rank, stream] = unfinished.get((rank, stream), "") + text
+        rank, stream, text = pieces[-1]
+        finish(rank, stream, unfinished.pop((rank, stream), "") + text)
+    for (rank, stream), text in unfinished.items():  # a rank's last line, never finished
+        finish(rank, stream, text)
     return by_rank
 
 

@@ -12,7 +12,7 @@ from train_container.errors import ConfigError
 from train_container.script import code, program
 from train_container.script import job as script_job
 from train_container.script.code import describe_pip_failure
-from train_container.script.failure import find_user_exception
+from train_container.script.failure import find_user_exception, untag
 
 TRACEBACK = """epoch 1
 Traceback (most recent call last):
@@ -68,6 +68,27 @@ def test_mpirun_tags_inside_a_line_are_removed():
              "[1,1]<stderr>:TypeError[1,1]<stderr>:: [1,1]<stderr>:Object of type float32 is not JSON serializable"]
     assert find_user_exception(lines).headline == (
         "TypeError: Object of type float32 is not JSON serializable (t.py, line 3: json.dumps(x))")
+
+
+def test_a_ranks_unfinished_line_is_joined_with_its_rest_not_with_the_next_ranks_piece():
+    """Seen in CI: "raises.py failed on rank 1: ValueErrorTraceback (most recent call last):". mpirun relayed rank
+    1's chunk "ValueError" (no newline yet) and rank 0's "Traceback ..." right after it on one output line; rank 1's
+    ": learning rate ..." came lines later."""
+    frames = ['  File "/opt/ml/code/raises.py", line 8, in <module>', "    raise ValueError(message)"]
+    message = "learning rate must be positive, got -1.0"
+    lines = ["[1,1]<stderr>:Traceback (most recent call last):", *(f"[1,1]<stderr>:{f}" for f in frames),
+             "[1,1]<stderr>:ValueError[1,0]<stderr>:Traceback (most recent call last):",
+             f"[1,0]<stderr>:{frames[0]}", f"[1,1]<stderr>:: {message}", f"[1,0]<stderr>:{frames[1]}",
+             f"[1,0]<stderr>:ValueError[1,0]<stderr>:: {message}"]  # fmt: skip
+    by_rank = untag(lines)
+    for rank in ("0", "1"):
+        assert by_rank[rank] == ["Traceback (most recent call last):", *frames, f"ValueError: {message}"], rank
+        found = find_user_exception(lines, rank=rank)
+        assert found.headline == f"ValueError: {message} (raises.py, line 8: raise ValueError(message))", found
+
+
+def test_an_unfinished_last_line_is_kept():
+    assert untag(["[1,0]<stderr>:Killed[1,1]<stdout>:step 3"]) == {"0": ["Killed"], "1": ["step 3"]}
 
 
 def test_a_rank_whose_traceback_was_cut_off_gives_way_to_a_complete_one():
