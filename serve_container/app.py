@@ -66,7 +66,12 @@ def _json_response(payload, status: int = 200) -> Reply:
     return Reply.of(jsontext.dumps(payload), "application/json", status)
 
 
-_CUSTOM_ATTRIBUTES_KEY = "HTTP_" + HEADER.upper().replace("-", "_")
+def _environ_key(header: str) -> str:
+    """Where WSGI puts an HTTP request header: `HTTP_` + its name upper-cased, dashes as underscores (PEP 3333)."""
+    return "HTTP_" + header.upper().replace("-", "_")
+
+
+_CUSTOM_ATTRIBUTES_KEY = _environ_key(HEADER)
 
 
 class InvokeRequest:
@@ -415,7 +420,7 @@ def create_app(settings: Settings | None = None, client: TfsClient | None = None
 
 
 # SageMaker's original TargetModel (multi-model endpoints): for the logs only, as the contract says.
-_TARGET_MODEL_KEY = "HTTP_" + TARGET_MODEL_HEADER.upper().replace("-", "_")
+_TARGET_MODEL_KEY = _environ_key(TARGET_MODEL_HEADER)
 _MODELS_PREFIX, _INVOKE_SUFFIX = "/models/", "/invoke"
 
 
