@@ -1,12 +1,12 @@
-"""P4f's and P5e's app: bench.floor_app plus only the work a proxy cannot skip (bench.proxy_split.necessary_forwarder:
-for a PNG, decode it; for a TFRecord batch, frame and parse the records and decode their PNGs; then build the
-PredictRequest from the pixels and answer JSON of the response), under the same gunicorn command line as the floor
-and the proxy:
+"""P4f's, P5e's and P5f's app: bench.floor_app plus only the work a proxy cannot skip
+(bench.proxy_split.necessary_forwarder: for a PNG, decode it; for a TFRecord batch, frame and parse the records and
+decode their PNGs; then build the PredictRequest from the pixels and answer JSON of the response), under the same
+gunicorn command line as the floor and the proxy:
 
     gunicorn <our gunicorn options> bench.necessary_app:application
 
 Its CPU per request is the least P4c (over the floor's) and P5b can read for any proxy that does this work with our
-functions.
+functions, and its TFRecord batches per second (P5f) the most P5 can.
 """
 
 from __future__ import annotations

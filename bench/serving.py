@@ -7,11 +7,11 @@ JSON ones with PNG for two workloads (the CNN's 32x32x3 uint8 image; 784 floats 
 same 28x28 grey image through its `image` signature), in img/s and in the proxy's CPU per request; P5 compares a
 256-record TFRecord request with calling the SavedModel in this process on the same decoded batch.
 
-P4e and P5c/P5d are ceilings, measured in the same rounds: what a bare forwarder reaches against direct gRPC, and
-what decoding the PNGs and calling TF Serving (or calling it alone) reaches against the in-process model. P4f and
-P5e are floors of CPU: bench.necessary_app (only the work a proxy cannot skip, with our functions) under the same
-gunicorn command line, for one PNG and for the TFRecord batch. On a 2-core machine they show how much of a goal's
-gap no proxy can close.
+P4e and P5f/P5c/P5d are ceilings, measured in the same rounds: what a bare forwarder reaches against direct gRPC,
+and what bench.necessary_app under the same gunicorn, decoding the PNGs and calling TF Serving from this process
+(or calling it alone) reach against the in-process model. P4f and P5e are floors of CPU: bench.necessary_app (only
+the work a proxy cannot skip, with our functions) under the same gunicorn command line, for one PNG and for the
+TFRecord batch. On a 2-core machine they show how much of a goal's gap no proxy can close.
 """
 
 from __future__ import annotations
@@ -273,62 +273,11 @@ def measure(config: BenchConfig) -> list[Row]:
                     reference.stop(grace=10)
             rows.append(split_row(config, served, folder))
         if "p5" in config.only:
-            body = (folder / "batch.tfrecord").read_bytes()
-            batch = payloads["batch"]
-            reference_run = in_process_rate(model / "1", batch, sizes.batch_requests)
-            direct_run = direct_batch_rate(served, body, batch, sizes.batch_requests)
-            samples = interleave(
-                {
-                    "ours": lambda: batch_rate(served, body, len(batch), sizes.batch_requests),
-                    "reference": reference_run,
-                    "decode_grpc": lambda: direct_run(decode=True),
-                    "grpc": lambda: direct_run(decode=False),
-                },
-                rounds=sizes.batch_rounds,
-            )
-            rounds = f"{sizes.batch_requests} requests per round, {sizes.batch_rounds} rounds"
-            rows += [
-                Row(id="P5", what=f"batch path img/s: {len(batch)}-record TFRecord request vs in-process SavedModel",
-                    unit="img/s", ours=median(samples["ours"]), reference=median(samples["reference"]),
-                    goal="≥ 0.8", goal_min_ratio=0.8, paired_ratio=paired_ratio(samples),
-                    note=f"{rounds}; reference = tf.saved_model.load(...).signatures['serving_default'] on the "
-                    "decoded uint8 batch; P5c and P5d ran in the same rounds"),
-                Row(id="P5c", what=f"batch img/s, the least a PNG proxy does: {len(batch)} PNGs decoded by libspng + "
-                    "one gRPC Predict from this process, vs in-process SavedModel: P5's ceiling here",
-                    unit="img/s", ours=median(samples["decode_grpc"]), reference=median(samples["reference"]),
-                    paired_ratio=paired_ratio(samples, "decode_grpc", "reference"),
-                    note=f"{rounds}. No HTTP, no TFRecord framing or Example parsing, no JSON (the PNGs are taken "
-                    "from the records beforehand): any proxy that decodes the PNGs itself reads at most this"),
-                Row(id="P5d", what=f"batch img/s, TF Serving alone: the decoded {len(batch)}-image batch by one gRPC "
-                    "Predict from this process, vs in-process SavedModel", unit="img/s",
-                    ours=median(samples["grpc"]), reference=median(samples["reference"]),
-                    paired_ratio=paired_ratio(samples, "grpc", "reference"),
-                    note=f"{rounds}. What the TF Serving stand-in and gRPC cost over calling the model in process"),
-            ]  # fmt: skip
-            requests = sizes.batch_requests * sizes.batch_rounds  # enough for psutil's 10 ms ticks to average out
-            proxy_cpu = per_call(served.process.pid, requests,
-                                 lambda: batch_rate(served, body, len(batch), requests))  # fmt: skip
-            started = self_cpu_seconds()
-            for _ in range(sizes.batch_rounds):
-                reference_run()
-            reference_ms = (self_cpu_seconds() - started) * 1000 / requests
-            split = proxy_split.measure_batch_split(served.env, body, requests)
-            one_call = f" (one call for the whole batch: {split['predict_one']:.2f})" if "predict_one" in split else ""
-            rows.append(
-                Row(id="P5b", what=f"CPU per {len(batch)}-record request: proxy + TF Serving vs in-process SavedModel",
-                    unit="ms", ours=proxy_cpu.total_ms, reference=reference_ms,
-                    note=f"proxy {proxy_cpu.proxy_ms:.1f} ms + TF Serving {proxy_cpu.tfs_ms:.1f} ms per request, "
-                    f"{requests} requests. The proxy's share in this process (WSGI calls, {proxy_split.ROUNDS} "
-                    f"rounds): the app {split['app']:.1f} ms, of which framing + CRC {split['frames']:.2f}, Example "
-                    f"parsing {split['examples']:.2f}, image decoding {split['decode']:.2f} (libspng alone "
-                    f"{split['libspng']:.2f}), {split['chunks']} Predict call(s) {split['predict']:.2f}{one_call}, "
-                    f"JSON {split['json']:.2f} ms; this process keeps glibc's malloc defaults, the workers do not")
-            )  # fmt: skip
             references = {}
             try:
                 for target in BATCH_REFERENCES:
                     references[target] = start_reference(served, folder, work / f"{target}.log", target)
-                rows.append(batch_floor_row(config, served, body, len(batch), references))
+                rows += batch_rows(config, served, folder, model, payloads["batch"], references)
             finally:
                 for reference in references.values():
                     reference.stop(grace=10)
@@ -424,6 +373,73 @@ def floor_rows(config: BenchConfig, served, folder: Path, references: dict[str, 
         note="the forwarder plus decoding the PNG, building the PredictRequest from its pixels and answering JSON "
         "of the response, with our functions; measured in the same rounds as P4c",
     )]  # fmt: skip
+
+
+def batch_rows(config: BenchConfig, served, folder: Path, model: Path, batch: np.ndarray,
+               references: dict[str, ManagedProcess]) -> list[Row]:  # fmt: skip
+    """P5 and its ceilings, in the same rounds: the necessary app under the same gunicorn (P5f), decode + gRPC from
+    this process (P5c), TF Serving alone (P5d); then the CPU rows P5b and P5e."""
+    sizes = config.sizes
+    body = (folder / "batch.tfrecord").read_bytes()
+    reference_run = in_process_rate(model / "1", batch, sizes.batch_requests)
+    direct_run = direct_batch_rate(served, body, batch, sizes.batch_requests)
+    batch_rate(served, body, len(batch), 1, "necessary")  # its channel connects on the first request
+    samples = interleave(
+        {
+            "ours": lambda: batch_rate(served, body, len(batch), sizes.batch_requests),
+            "reference": reference_run,
+            "necessary": lambda: batch_rate(served, body, len(batch), sizes.batch_requests, "necessary"),
+            "decode_grpc": lambda: direct_run(decode=True),
+            "grpc": lambda: direct_run(decode=False),
+        },
+        rounds=sizes.batch_rounds,
+    )
+    rounds = f"{sizes.batch_requests} requests per round, {sizes.batch_rounds} rounds"
+    rows = [
+        Row(id="P5", what=f"batch path img/s: {len(batch)}-record TFRecord request vs in-process SavedModel",
+            unit="img/s", ours=median(samples["ours"]), reference=median(samples["reference"]),
+            goal="≥ 0.8", goal_min_ratio=0.8, paired_ratio=paired_ratio(samples),
+            note=f"{rounds}; reference = tf.saved_model.load(...).signatures['serving_default'] on the "
+            "decoded uint8 batch; P5f, P5c and P5d ran in the same rounds"),
+        Row(id="P5f", what=f"batch img/s, the least a TFRecord proxy does: the same {len(batch)}-record requests to "
+            "bench/necessary_app.py under the same gunicorn, vs in-process SavedModel: P5's ceiling here",
+            unit="img/s", ours=median(samples["necessary"]), reference=median(samples["reference"]),
+            paired_ratio=paired_ratio(samples, "necessary", "reference"),
+            note=f"{rounds}. HTTP of the body, framing + CRC, Example parsing, libspng, one Predict and the JSON "
+            "answer, with our functions and nothing else (P5e's app): a proxy of these requests reads at most this"),
+        Row(id="P5c", what=f"batch img/s, PNG decoding and gRPC alone: {len(batch)} PNGs decoded by libspng + one "
+            "gRPC Predict from this process, vs in-process SavedModel", unit="img/s",
+            ours=median(samples["decode_grpc"]), reference=median(samples["reference"]),
+            paired_ratio=paired_ratio(samples, "decode_grpc", "reference"),
+            note=f"{rounds}. No HTTP, no TFRecord framing or Example parsing, no JSON (the PNGs are taken "
+            "from the records beforehand): any proxy that decodes the PNGs itself reads at most this"),
+        Row(id="P5d", what=f"batch img/s, TF Serving alone: the decoded {len(batch)}-image batch by one gRPC "
+            "Predict from this process, vs in-process SavedModel", unit="img/s",
+            ours=median(samples["grpc"]), reference=median(samples["reference"]),
+            paired_ratio=paired_ratio(samples, "grpc", "reference"),
+            note=f"{rounds}. What the TF Serving stand-in and gRPC cost over calling the model in process"),
+    ]  # fmt: skip
+    requests = sizes.batch_requests * sizes.batch_rounds  # enough for psutil's 10 ms ticks to average out
+    proxy_cpu = per_call(served.process.pid, requests,
+                         lambda: batch_rate(served, body, len(batch), requests))  # fmt: skip
+    started = self_cpu_seconds()
+    for _ in range(sizes.batch_rounds):
+        reference_run()
+    reference_ms = (self_cpu_seconds() - started) * 1000 / requests
+    split = proxy_split.measure_batch_split(served.env, body, requests)
+    one_call = f" (one call for the whole batch: {split['predict_one']:.2f})" if "predict_one" in split else ""
+    rows.append(
+        Row(id="P5b", what=f"CPU per {len(batch)}-record request: proxy + TF Serving vs in-process SavedModel",
+            unit="ms", ours=proxy_cpu.total_ms, reference=reference_ms,
+            note=f"proxy {proxy_cpu.proxy_ms:.1f} ms + TF Serving {proxy_cpu.tfs_ms:.1f} ms per request, "
+            f"{requests} requests. The proxy's share in this process (WSGI calls, {proxy_split.ROUNDS} "
+            f"rounds): the app {split['app']:.1f} ms, of which framing + CRC {split['frames']:.2f}, Example "
+            f"parsing {split['examples']:.2f}, image decoding {split['decode']:.2f} (libspng alone "
+            f"{split['libspng']:.2f}), {split['chunks']} Predict call(s) {split['predict']:.2f}{one_call}, "
+            f"JSON {split['json']:.2f} ms; this process keeps glibc's malloc defaults, the workers do not")
+    )  # fmt: skip
+    rows.append(batch_floor_row(config, served, body, len(batch), references))
+    return rows
 
 
 def batch_floor_row(config: BenchConfig, served, body: bytes, expected: int,
