@@ -395,29 +395,36 @@ def batch_rows(config: BenchConfig, served, folder: Path, model: Path, batch: np
         rounds=sizes.batch_rounds,
     )
     rounds = f"{sizes.batch_requests} requests per round, {sizes.batch_rounds} rounds"
+
+    def against_model(row_id: str, contender: str, what: str, note: str) -> Row:
+        """One of P5's ceilings: a contender of the same rounds against the in-process model."""
+        return Row(id=row_id, what=what, unit="img/s", ours=median(samples[contender]),
+                   reference=median(samples["reference"]), paired_ratio=paired_ratio(samples, contender, "reference"),
+                   note=f"{rounds}. {note}")  # fmt: skip
+
     rows = [
         Row(id="P5", what=f"batch path img/s: {len(batch)}-record TFRecord request vs in-process SavedModel",
             unit="img/s", ours=median(samples["ours"]), reference=median(samples["reference"]),
             goal="≥ 0.8", goal_min_ratio=0.8, paired_ratio=paired_ratio(samples),
             note=f"{rounds}; reference = tf.saved_model.load(...).signatures['serving_default'] on the "
             "decoded uint8 batch; P5f, P5c and P5d ran in the same rounds"),
-        Row(id="P5f", what=f"batch img/s, the least a TFRecord proxy does: the same {len(batch)}-record requests to "
+        against_model(
+            "P5f", "necessary",
+            what=f"batch img/s, the least a TFRecord proxy does: the same {len(batch)}-record requests to "
             "bench/necessary_app.py under the same gunicorn, vs in-process SavedModel: P5's ceiling here",
-            unit="img/s", ours=median(samples["necessary"]), reference=median(samples["reference"]),
-            paired_ratio=paired_ratio(samples, "necessary", "reference"),
-            note=f"{rounds}. HTTP of the body, framing + CRC, Example parsing, libspng, one Predict and the JSON "
-            "answer, with our functions and nothing else (P5e's app): a proxy of these requests reads at most this"),
-        Row(id="P5c", what=f"batch img/s, PNG decoding and gRPC alone: {len(batch)} PNGs decoded by libspng + one "
-            "gRPC Predict from this process, vs in-process SavedModel", unit="img/s",
-            ours=median(samples["decode_grpc"]), reference=median(samples["reference"]),
-            paired_ratio=paired_ratio(samples, "decode_grpc", "reference"),
-            note=f"{rounds}. No HTTP, no TFRecord framing or Example parsing, no JSON (the PNGs are taken "
-            "from the records beforehand): any proxy that decodes the PNGs itself reads at most this"),
-        Row(id="P5d", what=f"batch img/s, TF Serving alone: the decoded {len(batch)}-image batch by one gRPC "
-            "Predict from this process, vs in-process SavedModel", unit="img/s",
-            ours=median(samples["grpc"]), reference=median(samples["reference"]),
-            paired_ratio=paired_ratio(samples, "grpc", "reference"),
-            note=f"{rounds}. What the TF Serving stand-in and gRPC cost over calling the model in process"),
+            note="HTTP of the body, framing + CRC, Example parsing, libspng, one Predict and the JSON answer, with our "
+            "functions and nothing else (P5e's app): a proxy of these requests reads at most this"),
+        against_model(
+            "P5c", "decode_grpc",
+            what=f"batch img/s, PNG decoding and gRPC alone: {len(batch)} PNGs decoded by libspng + one gRPC Predict "
+            "from this process, vs in-process SavedModel",
+            note="No HTTP, no TFRecord framing or Example parsing, no JSON (the PNGs are taken from the records "
+            "beforehand): any proxy that decodes the PNGs itself reads at most this"),
+        against_model(
+            "P5d", "grpc",
+            what=f"batch img/s, TF Serving alone: the decoded {len(batch)}-image batch by one gRPC Predict from this "
+            "process, vs in-process SavedModel",
+            note="What the TF Serving stand-in and gRPC cost over calling the model in process"),
     ]  # fmt: skip
     requests = sizes.batch_requests * sizes.batch_rounds  # enough for psutil's 10 ms ticks to average out
     proxy_cpu = per_call(served.process.pid, requests,
