@@ -81,6 +81,7 @@ HYPERPARAMETERS: Mapping[str, _Spec] = MappingProxyType(
         "steps_per_epoch": _Spec(int, None, minimum=1),
         "validation_steps": _Spec(int, None, minimum=1),
         "seed": _Spec(int, 42, minimum=0),
+        "deterministic": _Spec(bool, False, hint="TF's deterministic ops: the same seed and data repeat the run"),
         "checkpoint_every_epochs": _Spec(int, 1, minimum=0, hint="0 disables checkpoints"),
         "model_version": _Spec(str, "1", check=lambda v: v.isdigit(), hint="digits (TF Serving version)"),
         "source_dir": _Spec(str, None, hint="directory with inference.py/requirements.txt for model/code/"),
@@ -136,6 +137,7 @@ class Hyperparameters:
     steps_per_epoch: int | None
     validation_steps: int | None
     seed: int
+    deterministic: bool
     checkpoint_every_epochs: int
     model_version: str
     source_dir: str | None

@@ -26,8 +26,9 @@ from train_container import metrics
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # the dev venv always has TF (requirements/dev.txt)
 
-# learning_rate: see BASE_HYPERPARAMETERS in tests/integration/train/conftest.py (0.002 spikes about one run in 20).
-HYPERPARAMETERS = {"batch_size": 16, "epochs": 3, "shuffle_buffer": 256, "learning_rate": 0.001, "augment": False}
+# learning_rate, deterministic: see BASE_HYPERPARAMETERS in tests/integration/train/conftest.py.
+HYPERPARAMETERS = {"batch_size": 16, "epochs": 3, "shuffle_buffer": 256, "learning_rate": 0.001, "augment": False,
+                   "deterministic": True}
 CLASSES = tuple(CLASS_COLOURS)  # colour_images label i is CLASSES[i]
 PING_DEADLINE_SECONDS = 240
 

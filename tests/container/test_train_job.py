@@ -7,8 +7,9 @@ import pytest
 from tests.support.docker import docker_run
 from tests.support.sm_tree import colour_accuracy, make_sm_tree, prepare_colour_tfrecords
 
-# learning_rate: see BASE_HYPERPARAMETERS in tests/integration/train/conftest.py (0.002 spikes about one run in 20).
-HYPERPARAMETERS = {"batch_size": 16, "epochs": 2, "shuffle_buffer": 256, "learning_rate": 0.001, "augment": False}
+# learning_rate, deterministic: see BASE_HYPERPARAMETERS in tests/integration/train/conftest.py.
+HYPERPARAMETERS = {"batch_size": 16, "epochs": 2, "shuffle_buffer": 256, "learning_rate": 0.001, "augment": False,
+                   "deterministic": True}
 
 
 @pytest.fixture(scope="module")

@@ -34,6 +34,7 @@ HYPERPARAMETERS = {
     "augment": "false",
     "checkpoint_every_epochs": "0",
     "seed": "7",
+    "deterministic": "true",  # see BASE_HYPERPARAMETERS in tests/integration/train/conftest.py
 }
 
 

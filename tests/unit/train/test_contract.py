@@ -29,12 +29,13 @@ def load(root, hyperparameters=None, json_encoded=True, environ=None):
 def test_both_hyperparameter_encodings_give_the_same_typed_values(sm_root, json_encoded):
     settings = load(
         sm_root,
-        {"epochs": 7, "learning_rate": 0.01, "augment": False, "optimizer": "sgd", "model_version": 3},
+        {"epochs": 7, "learning_rate": 0.01, "augment": False, "optimizer": "sgd", "model_version": 3,
+         "deterministic": True},
         json_encoded=json_encoded,
     )
     hp = settings.hyperparameters
-    assert (hp.epochs, hp.learning_rate, hp.augment, hp.optimizer, hp.model_version) == (
-        7, 0.01, False, "sgd", "3",
+    assert (hp.epochs, hp.learning_rate, hp.augment, hp.optimizer, hp.model_version, hp.deterministic) == (
+        7, 0.01, False, "sgd", "3", True,
     )  # fmt: skip
     assert isinstance(hp.epochs, int) and isinstance(hp.learning_rate, float)
 
@@ -56,6 +57,7 @@ def test_defaults_without_any_config_files(sm_root):
     settings = contract.load(sm_root, environ={})
     hp = settings.hyperparameters
     assert hp.epochs == 10 and hp.batch_size == 64 and hp.model == "cnn" and hp.distribution == "auto"
+    assert hp.seed == 42 and hp.deterministic is False  # TF's deterministic kernels cost speed: opt-in
     assert (hp.image_height, hp.image_width) == (32, 32)
     assert settings.labels == ("cat", "dog", "bird") and settings.num_classes == 3
     assert settings.resource.hosts == ("algo-1",) and settings.resource.current_host == "algo-1"
@@ -89,6 +91,7 @@ def test_conflicting_spellings_are_rejected(sm_root):
         ("momentum", 1.0, "'momentum' must be a number (in [0, 1))"),
         ("optimizer", "adagrad", "'optimizer' must be one of adam, sgd, rmsprop"),
         ("augment", "maybe", "'augment' must be true or false"),
+        ("deterministic", "sometimes", "'deterministic' must be true or false"),
         ("model_version", "v1", "'model_version' must be a string (digits"),
         ("distribution", "ring", "'distribution' must be one of auto, single, mirrored"),
         ("num_classes", 1, "'num_classes' must be >= 2"),
