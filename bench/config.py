@@ -32,6 +32,7 @@ class Sizes:
     batch_size: int
     train_steps: int
     train_rounds: int
+    determinism_rounds: int  # P2d: each round is two fresh processes
     latency_requests: int
     latency_rounds: int
     concurrency: int
@@ -50,6 +51,7 @@ FULL = Sizes(
     batch_size=64,
     train_steps=20,
     train_rounds=5,
+    determinism_rounds=3,
     latency_requests=200,
     latency_rounds=5,
     concurrency=8,
@@ -67,6 +69,7 @@ QUICK = Sizes(
     batch_size=16,
     train_steps=3,
     train_rounds=1,
+    determinism_rounds=1,
     latency_requests=10,
     latency_rounds=1,
     concurrency=2,

@@ -21,6 +21,7 @@ from tests.support.processes import quiet_tf_env
 MODULES = {
     "bench.reader": ("p1",),
     "bench.train_input": ("p2",),
+    "bench.determinism": ("p2",),
     "bench.serving": ("p3", "p4", "p5", "p6"),
     "bench.cold_start": ("p7",),
     "bench.docker_images": ("p8",),

@@ -45,15 +45,31 @@ def in_memory(tf, dataset, batch_size: int):
     return memory.prefetch(tf.data.AUTOTUNE), int(images.shape[0])
 
 
+def compiled_model(settings, runtime):
+    """The `train` path's model, optimizer and loss (train_loop's own builders) for these settings."""
+    import tf_keras
+
+    from train_container.models import build_model
+    from train_container.train_loop import build_optimizer, scaled_learning_rate
+
+    hp = settings.hyperparameters
+    with runtime.strategy.scope():
+        model = build_model(hp, settings.num_classes)
+        model.compile(
+            optimizer=build_optimizer(hp, scaled_learning_rate(hp, runtime.replicas)),
+            loss=tf_keras.losses.SparseCategoricalCrossentropy(),
+            metrics=["accuracy"],
+        )
+    return model
+
+
 def measure(config: BenchConfig) -> list[Row]:
     import tensorflow as tf
     import tf_keras
 
     from train_container.data import cache_plan, list_records, make_dataset
     from train_container.horovod_compat import skip_autograph_for_tf_keras
-    from train_container.models import build_model
     from train_container.runtimes import select_runtime
-    from train_container.train_loop import build_optimizer, scaled_learning_rate
 
     sizes = config.sizes
     skip_autograph_for_tf_keras()
@@ -65,13 +81,7 @@ def measure(config: BenchConfig) -> list[Row]:
     hp = settings.hyperparameters
     runtime = select_runtime(settings)
     channel = settings.channel("train")
-    with runtime.strategy.scope():
-        model = build_model(hp, settings.num_classes)
-        model.compile(
-            optimizer=build_optimizer(hp, scaled_learning_rate(hp, runtime.replicas)),
-            loss=tf_keras.losses.SparseCategoricalCrossentropy(),
-            metrics=["accuracy"],
-        )
+    model = compiled_model(settings, runtime)
     reader = make_dataset(settings, runtime, channel, training=True)
     raw_settings = fixtures.training_settings(
         config, fixtures.RAW, augment=False, cache="none", batch_size=sizes.batch_size, distribution="single",

@@ -37,12 +37,7 @@ def run(settings: TrainingEnv, runtime: Runtime, stop: StopRequest | None = None
             check_writable(directory)
     # Not Horovod-specific: without it the first fit() of any process spends ~20 s converting tf_keras.
     skip_autograph_for_tf_keras()
-    tf_keras.utils.set_random_seed(hp.seed)
-    if hp.deterministic:
-        # The seed alone does not repeat a run: multi-threaded kernels and tf.data's parallel stages reorder
-        # floating-point sums (on these tests' data, epoch-1 losses of one seed spread over 0.75-0.94).
-        tf.config.experimental.enable_op_determinism()
-        log.info("deterministic ops: seed %d, the same data and replicas repeat this run bit for bit", hp.seed)
+    seed_ops(hp)
     train = settings.channel(TRAIN_CHANNEL)
     validation = settings.channel(VALIDATION_CHANNEL)
     learning_rate = scaled_learning_rate(hp, runtime.replicas)
@@ -127,6 +122,16 @@ def warmup_schedule(learning_rate: float, warmup_epochs: int):
         return learning_rate * min(1.0, (epoch + 1) / warmup_epochs)
 
     return schedule
+
+
+def seed_ops(hp: Hyperparameters) -> None:
+    """Python, NumPy and TF seeds; with `deterministic`, TF's deterministic kernels too (for the whole process)."""
+    tf_keras.utils.set_random_seed(hp.seed)
+    if hp.deterministic:
+        # The seed alone does not repeat a run: multi-threaded kernels and tf.data's parallel stages reorder
+        # floating-point sums (on the dataset tests' data, epoch-1 losses of one seed spread over 0.75-0.94).
+        tf.config.experimental.enable_op_determinism()
+        log.info("deterministic ops: seed %d, the same data and replicas repeat this run bit for bit", hp.seed)
 
 
 def build_optimizer(hp: Hyperparameters, learning_rate: float) -> tf_keras.optimizers.Optimizer:

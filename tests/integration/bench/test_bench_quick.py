@@ -20,7 +20,8 @@ pytestmark = pytest.mark.slow  # every benchmark end to end (~1.5 min) (make tes
 
 BENCH_TIMEOUT_SECONDS = 840
 TWO_SIDED = [
-    "P1", "P1b", "P1r", "P2", "P2r", "P2c", "P3", "P3b", "P4", "P4e", "P5", "P5f", "P5c", "P5d", "P6", "P6b", "P6c"
+    "P1", "P1b", "P1r", "P2", "P2r", "P2c", "P2d", "P3", "P3b", "P4", "P4e", "P5", "P5f", "P5c", "P5d", "P6", "P6b",
+    "P6c",
 ]  # fmt: skip
 # CPU accounting reads clock ticks (10 ms): at BENCH_QUICK sizes a side may legitimately round to 0.
 CPU_ROWS = ["P4b", "P4c", "P4d", "P4f", "P5b", "P5e", "P6d", "P6e"]

@@ -38,6 +38,9 @@ HYPERPARAMETERS = {
 }
 
 
+TWO_RANKS = {"distribution": "horovod", "processes_per_host": "2", "batch_size": "16"}
+
+
 @dataclass
 class Run:
     root: Path
@@ -107,6 +110,12 @@ def run_train(root: Path, timeout: float = 600, **extra: str) -> Run:
         if process.poll() is None:
             process.kill()
     return Run(root, returncode, log.read_text(), time.monotonic() - started)
+
+
+@pytest.fixture(scope="session")
+def two_rank_run(dataset, tmp_path_factory) -> Run:
+    """Two Horovod ranks on this host (deterministic, as every run here: see HYPERPARAMETERS)."""
+    return run_train(make_root(tmp_path_factory.mktemp("two-ranks"), dataset, TWO_RANKS))
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ import pytest
 
 from tests.integration.distributed.conftest import (
     TRAIN,
+    TWO_RANKS,
     make_root,
     run_train,
     start_train,
@@ -27,7 +28,6 @@ from train_container.launchers.mpi import horovod_topology
 pytestmark = pytest.mark.slow  # real mpirun ranks training (15-70 s each) (make test-fast leaves it out)
 
 FAIL_FAST_SECONDS = 60
-TWO_RANKS = {"distribution": "horovod", "processes_per_host": "2", "batch_size": "16"}
 
 
 def rank_processes(root) -> dict[int, psutil.Process]:
@@ -54,8 +54,8 @@ def wait_for_line(log, text: str, process: subprocess.Popen, timeout: float = 30
     pytest.fail(f"no '{text}' within {timeout} s:\n{log.read_text()[-3000:]}")
 
 
-def test_two_ranks_train_like_one_device_and_export_once(single_run, dataset, tmp_path):
-    run = run_train(make_root(tmp_path, dataset, TWO_RANKS))
+def test_two_ranks_train_like_one_device_and_export_once(single_run, two_rank_run):
+    run = two_rank_run
     assert run.returncode == 0, run.output[-4000:]
     print(f"wall time: 1 process {single_run.seconds:.1f} s, 2 Horovod ranks {run.seconds:.1f} s")
     assert "-np 2 -H localhost:2" in run.output
@@ -70,6 +70,15 @@ def test_two_ranks_train_like_one_device_and_export_once(single_run, dataset, tm
     assert run.versions() == ["1"]
     assert (run.root / "model" / "1" / "saved_model.pb").is_file()
     assert run.output.count("exported SavedModel") == 1
+
+
+def test_a_deterministic_two_rank_run_repeats_bit_for_bit(two_rank_run, dataset, tmp_path):
+    again = run_train(make_root(tmp_path, dataset, TWO_RANKS))
+    assert two_rank_run.returncode == 0 and again.returncode == 0, again.output[-4000:]
+    assert "deterministic ops: seed 7" in again.output
+    # Only the metrics: mpirun's `[1,0]<stdout>:` tags may fall differently around them.
+    first, second = (re.findall(r"epoch=\d+(?: \w+=[0-9.]+)+", run.output) for run in (two_rank_run, again))
+    assert len(first) == 5 and first == second
 
 
 def test_weights_identical_across_ranks_after_broadcast(dataset, tmp_path):
