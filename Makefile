@@ -44,7 +44,7 @@ smoke: images
 	@set -a && source build/images.env && set +a && bash dev/smoke.sh
 
 # Ratios of ours vs bare TF / TF Serving, measured side by side -> bench/RESULTS.md, three back-to-back runs and
-# their spread (~16 min). Less: make bench BENCH_RUNS=1 BENCH_ONLY=p1,p3
+# their spread (~20 min). Less: make bench BENCH_RUNS=1 BENCH_ONLY=p1,p3
 bench: images
 	@set -a && source build/images.env && set +a && $(PYTHON) -m bench
 
