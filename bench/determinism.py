@@ -9,7 +9,6 @@ then steps/s timed as P2 times them (train_input.steps_per_second), the median o
 from __future__ import annotations
 
 import math
-import os
 import subprocess
 import sys
 
@@ -51,9 +50,9 @@ def sample(config: BenchConfig, deterministic: bool) -> float:
 
 
 def sample_in_child(deterministic: bool) -> float:
-    """One sample in a fresh process (this process's environment: BENCH_* and PYTHONPATH from bench.run)."""
+    """One sample in a fresh process; it inherits this one's environment (BENCH_* and PYTHONPATH from bench.run)."""
     args = [sys.executable, "-m", "bench.determinism", SAMPLE_FLAG, "on" if deterministic else "off"]
-    done = subprocess.run(args, env=dict(os.environ), capture_output=True, text=True)
+    done = subprocess.run(args, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(args[2:])} failed ({done.returncode}): {done.stderr[-1500:]}")
     return float(done.stdout.split()[-1])

@@ -53,13 +53,13 @@ def test_deterministic_runs_of_one_seed_repeat_bit_for_bit(tmp_path, colour_tfre
     # one seed differ from run to run (measured 0.75-0.94 on the dataset tests' data). Horovod: test_horovod.py.
     hyperparameters = {**BASE_HYPERPARAMETERS, "deterministic": True, "augment": True, **runtime}
     channels = {"train": colour_tfrecords / "train", "validation": colour_tfrecords / "validation"}
+    images = random_images(8, seed=3)
     runs = []
     for name in ("first", "second"):
         root = make_sm_tree(tmp_path / name, hyperparameters, channels)
         result = run_train(root)
         assert result.returncode == 0, result.stderr[-3000:]
         assert "deterministic ops: seed 42" in result.stderr
-        images = random_images(8, seed=3)
         runs.append((epoch_lines(result.stdout), load_and_call(root / "model" / "1", images)["probabilities"]))
     (lines, probabilities), (again, probabilities_again) = runs
     assert len(lines) == 2 and lines == again
